@@ -1,0 +1,5 @@
+"""`python -m codemod` runs the same command line as the `contiguify` script."""
+
+from codemod.cli import main
+
+raise SystemExit(main())

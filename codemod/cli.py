@@ -1,0 +1,173 @@
+"""The `contiguify` command line: check, fix, list (and explain, with the `explain` extra)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from codemod import __version__
+from codemod.config import ConfigError, load_config
+from codemod.match.targets import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
+from codemod.options import Options
+from codemod.results import FileResult
+
+EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
+PROFILE_NAMES = ("seed", "boundary")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _common_options(command: F) -> F:
+    """The options check and fix share."""
+    decorators = [
+        click.argument("paths", nargs=-1, type=str),
+        click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None,
+                     help="Which sites to rewrite (default: seed, or tool.contiguify.profile)."),
+        click.option("--target", "targets", multiple=True, metavar="CLASS.METHOD",
+                     help="Method to rewrite; repeatable; shell wildcards allowed. Replaces the default targets."),
+        click.option("--strict/--no-strict", default=None,
+                     help="Exit 1 when a target method lacks some of its sites."),
+        click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+                     help="text: diffs (check) on stdout; json: one report on stdout."),
+        click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal)."),
+        click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+                     help="Worker processes for parsing (default: number of CPUs)."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def build_options(
+    profile: str | None, targets: Sequence[str], strict: bool | None, output_format: str,
+    color: bool | None, jobs: int | None,
+) -> Options:
+    """Command line over `[tool.contiguify]` over the defaults, checked once."""
+    try:
+        config = load_config(Path.cwd())
+    except ConfigError as error:
+        raise click.UsageError(str(error)) from error
+    chosen_profile = profile or config.get("profile", "seed")
+    if chosen_profile not in PROFILE_NAMES:
+        raise click.UsageError(f"unknown profile {chosen_profile!r} in [tool.contiguify]")
+    chosen_targets = tuple(targets) or tuple(config.get("targets", DEFAULT_TARGETS))
+    try:
+        parse_targets(chosen_targets)
+    except TargetSyntaxError as error:
+        raise click.BadParameter(str(error), param_hint="--target") from error
+    return Options(
+        profile=chosen_profile,
+        targets=chosen_targets,
+        strict=config.get("strict", False) if strict is None else strict,
+        output_format="json" if output_format == "json" else "text",
+        color=sys.stdout.isatty() if color is None else color,
+        jobs=jobs or os.cpu_count() or 1,
+        exclude=tuple(config.get("exclude", ())),
+    )
+
+
+def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[FileResult], bytes | None]:
+    """Results, plus the bytes read from stdin when the only path is `-`."""
+    from codemod.match.targets import parse_targets as parse
+    from codemod.run.process import Job
+    from codemod.run.runner import rewrite_jobs, run_paths
+
+    if "-" in paths:
+        if len(paths) > 1:
+            raise click.UsageError("'-' (standard input) cannot be combined with other paths")
+        data = click.get_binary_stream("stdin").read()
+        job = Job("-", data, options.profile, parse(options.targets))
+        return rewrite_jobs([job], 1), data
+    return run_paths(paths or (".",), options, write=write), None
+
+
+def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, changed_is_failure: bool) -> int:
+    from codemod.report.json_report import render_json
+    from codemod.report.text import file_lines, summary_line
+
+    if options.output_format == "json":
+        click.echo(render_json(results), nl=False)
+    for result in results:
+        for line in file_lines(result, wrote=wrote):
+            click.echo(line, err=True)
+    click.echo(summary_line(results, wrote=wrote), err=True)
+    if any(result.error is not None for result in results):
+        return EXIT_ERROR
+    if changed_is_failure and any(result.changed for result in results):
+        return EXIT_CHANGED
+    if options.strict and any(result.missing_sites for result in results):
+        return EXIT_CHANGED
+    return EXIT_CLEAN
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="contiguify")
+def cli() -> None:
+    """Insert `.contiguous()` into the MultiTalk attention forwards of a ComfyUI-WanVideoWrapper checkout."""
+
+
+@cli.command()
+@_common_options
+def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
+          output_format: str, color: bool | None, jobs: int | None) -> None:
+    """Print the diff fix would apply. Exit 0: nothing to change, 1: changes needed, 2: errors."""
+    from codemod.report.diff import colorize, file_diff
+
+    options = build_options(profile, targets, strict, output_format, color, jobs)
+    results, _ = _run(paths, options, write=False)
+    if options.output_format == "text":
+        stdout = click.get_binary_stream("stdout")
+        for result in results:
+            patch = file_diff(result)
+            stdout.write(colorize(patch) if options.color else patch)
+        stdout.flush()
+    raise SystemExit(_finish(results, options, wrote=False, changed_is_failure=True))
+
+
+@cli.command()
+@_common_options
+@click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
+def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
+        output_format: str, color: bool | None, jobs: int | None, exit_zero_even_if_changed: bool) -> None:
+    """Rewrite files in place. Exit 0: nothing changed, 1: something changed, 2: errors."""
+    options = build_options(profile, targets, strict, output_format, color, jobs)
+    results, stdin_data = _run(paths, options, write=True)
+    if stdin_data is not None and options.output_format == "text":
+        result = results[0]
+        stdout = click.get_binary_stream("stdout")
+        stdout.write(result.new if result.new is not None and result.error is None else stdin_data)
+        stdout.flush()
+    code = _finish(results, options, wrote=stdin_data is None, changed_is_failure=not exit_zero_even_if_changed)
+    raise SystemExit(code)
+
+
+@cli.command(name="list")
+def list_sites() -> None:
+    """Every profile's sites, one line each: profile, site id, what it does, before -> after."""
+    from codemod.rewrite.profiles import all_profiles
+
+    for profile in all_profiles().values():
+        for site in profile.sites():
+            click.echo(f"{profile.name}\t{site.id}\t{site.summary}\t{site.before}  ->  {site.after}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point for the console script and `python -m codemod`; returns the exit code."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="contiguify", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        return EXIT_ERROR
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return EXIT_ERROR
+    except SystemExit as done:
+        return int(done.code or 0) if not isinstance(done.code, str) else EXIT_ERROR
+    return EXIT_CLEAN

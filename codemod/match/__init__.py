@@ -1,0 +1,1 @@
+"""What matches: call chains, target methods and the sites inside them."""

@@ -1,0 +1,95 @@
+"""Call chains such as `self.q_linear(x).view(...).permute(...)`, seen as a root and its method links.
+
+Sites are matched by the shape of a chain (its root, the names of its links), never by text,
+and `.contiguous()` links already present are set aside so that a fixed file matches like a fresh one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+CONTIGUOUS = "contiguous"
+
+
+@dataclass(frozen=True)
+class Link:
+    """One method call of a chain, with how many `.contiguous()` calls directly follow it."""
+
+    name: str
+    call: cst.Call
+    contiguous_after: int
+
+
+@dataclass(frozen=True)
+class Chain:
+    """`root.a(...).b(...)`: the dotted root (`None` when it is not a plain name) and the links a, b."""
+
+    root: str | None
+    root_contiguous: int
+    links: tuple[Link, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(link.name for link in self.links)
+
+
+def dotted_name(node: cst.BaseExpression) -> str | None:
+    """`torch.nn.functional` for the matching Attribute tree, `None` for anything else."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = dotted_name(node.value)
+        return None if head is None else f"{head}.{node.attr.value}"
+    return None
+
+
+def _is_contiguous_call(node: cst.BaseExpression) -> bool:
+    return (
+        isinstance(node, cst.Call)
+        and not node.args
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value == CONTIGUOUS
+    )
+
+
+def decompose(node: cst.BaseExpression) -> Chain:
+    """Split an expression into its root and method links, innermost link first."""
+    reversed_links: list[tuple[str, cst.Call]] = []
+    contiguous_counts: list[int] = []
+    pending = 0
+    while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+        if _is_contiguous_call(node):
+            pending += 1
+        else:
+            reversed_links.append((node.func.attr.value, node))
+            contiguous_counts.append(pending)
+            pending = 0
+        node = node.func.value
+    links = tuple(
+        Link(name, call, after)
+        for (name, call), after in zip(reversed(reversed_links), reversed(contiguous_counts))
+    )
+    return Chain(root=dotted_name(node), root_contiguous=pending, links=links)
+
+
+def contiguous_of(node: cst.BaseExpression) -> cst.Call:
+    """`node.contiguous()`."""
+    return cst.Call(func=cst.Attribute(value=node, attr=cst.Name(CONTIGUOUS)))
+
+
+def replace_link_call(node: cst.BaseExpression, old: cst.Call, new: cst.BaseExpression) -> cst.BaseExpression:
+    """Return `node` with the link call `old` (found by identity along the chain) replaced by `new`."""
+    if node is old:
+        return new
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        raise ValueError("the call to replace is not a link of this chain")
+    inner = replace_link_call(node.func.value, old, new)
+    return node.with_changes(func=node.func.with_changes(value=inner))
+
+
+def insert_after_link(node: cst.BaseExpression, index: int) -> cst.BaseExpression:
+    """Return `node` with `.contiguous()` right after its link number `index` (innermost is 0)."""
+    link = decompose(node).links[index]
+    return replace_link_call(node, link.call, contiguous_of(link.call))

@@ -1,0 +1,1 @@
+"""What reports: diffs and JSON on stdout, messages and the summary on stderr."""

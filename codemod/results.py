@@ -1,0 +1,55 @@
+"""What a run found, as plain values: per site, per target method, per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SiteStatus = Literal["inserted", "present", "missing"]
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """One site of a target: where it is and whether `.contiguous()` was (or would be) inserted there."""
+
+    id: str
+    line: int | None
+    status: SiteStatus
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target method and its sites; a site that occurs twice is listed twice."""
+
+    class_name: str
+    method: str
+    line: int
+    role: str
+    sites: tuple[SiteResult, ...]
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(site.id for site in self.sites if site.status == "missing")
+
+    @property
+    def inserted(self) -> int:
+        return sum(site.status == "inserted" for site in self.sites)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file: its old and new bytes when it was read, or the reason it could not be handled."""
+
+    path: str
+    error: str | None = None
+    targets: tuple[TargetResult, ...] = ()
+    old: bytes | None = field(default=None, repr=False)
+    new: bytes | None = field(default=None, repr=False)
+
+    @property
+    def changed(self) -> bool:
+        return self.error is None and self.new is not None and self.new != self.old
+
+    @property
+    def missing_sites(self) -> bool:
+        return any(target.missing for target in self.targets)

@@ -1,0 +1,1 @@
+"""What rewrites: the profile-independent engine and the profiles, one module each."""

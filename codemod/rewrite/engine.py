@@ -1,0 +1,132 @@
+"""Runs one profile over the target methods of a module and collects what it did, site by site."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from codemod.match.targets import TargetMethod, TargetPattern, find_targets
+from codemod.results import SiteResult, SiteStatus, TargetResult
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """A site as users see it in `contiguify list` and the docs: id, where, and an example."""
+
+    id: str
+    role: str
+    summary: str
+    before: str
+    after: str
+
+
+class ScopedTransformer(cst.CSTTransformer):
+    """Base of every profile's transformer: knows which target method it is in and records sites.
+
+    Nested functions, lambdas and classes inside a target method are not part of it and are skipped.
+    """
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, targets: Sequence[tuple[TargetMethod, str]]) -> None:
+        super().__init__()
+        self._roles = {id(target.node): (target, role) for target, role in targets}
+        self._records: dict[int, list[tuple[str, int | None, SiteStatus]]] = {
+            id(target.node): [] for target, _ in targets
+        }
+        self._lines: dict[int, int] = {}
+        self.current: TargetMethod | None = None
+        self.role = ""
+
+    def enter_target(self, target: TargetMethod) -> None:
+        """Hook for per-method state; called when the transformer enters a target method."""
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        if self.current is not None:
+            return False
+        entry = self._roles.get(id(node))
+        if entry is not None:
+            self.current, self.role = entry
+            self._lines[id(node)] = self.line_of(node) or 0
+            self.enter_target(self.current)
+        return True
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        if self.current is not None and original_node is self.current.node:
+            self.current = None
+        return updated_node
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return self.current is None
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return self.current is None
+
+    def line_of(self, node: cst.CSTNode) -> int | None:
+        position = self.get_metadata(PositionProvider, node, None)
+        return None if position is None else position.start.line
+
+    def record(self, site_id: str, node: cst.CSTNode, status: SiteStatus) -> None:
+        assert self.current is not None
+        self._records[id(self.current.node)].append((site_id, self.line_of(node), status))
+
+    def results(self, profile: Profile) -> tuple[TargetResult, ...]:
+        reports = []
+        for node_id, (target, role) in self._roles.items():
+            found = self._records[node_id]
+            sites: list[SiteResult] = []
+            for info in profile.sites_for(role):
+                hits = [SiteResult(site_id, line, status) for site_id, line, status in found if site_id == info.id]
+                sites.extend(hits or [SiteResult(info.id, None, "missing")])
+            reports.append(
+                TargetResult(
+                    class_name=target.class_name,
+                    method=target.method_name,
+                    line=self._lines.get(node_id, 0),
+                    role=role,
+                    sites=tuple(sites),
+                )
+            )
+        return tuple(reports)
+
+
+class Profile(ABC):
+    """A set of insertion sites and the transformer that finds them."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+
+    @abstractmethod
+    def sites(self) -> tuple[SiteInfo, ...]:
+        """Every site of this profile, in the order they appear in a target method."""
+
+    def sites_for(self, role: str) -> tuple[SiteInfo, ...]:
+        return tuple(site for site in self.sites() if site.role == role)
+
+    @abstractmethod
+    def role_of(self, target: TargetMethod) -> str:
+        """Which of the profile's site sets applies to this method."""
+
+    @abstractmethod
+    def transformer(self, targets: Sequence[tuple[TargetMethod, str]]) -> ScopedTransformer:
+        """A fresh transformer for one module."""
+
+
+def rewrite_module_source(
+    source: str, profile: Profile, patterns: Sequence[TargetPattern]
+) -> tuple[str, tuple[TargetResult, ...]]:
+    """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
+    module = cst.parse_module(source)
+    targets = find_targets(module, patterns)
+    if not targets:
+        return source, ()
+    transformer = profile.transformer([(target, profile.role_of(target)) for target in targets])
+    new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
+    return new_module.code, transformer.results(profile)
