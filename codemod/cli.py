@@ -80,7 +80,7 @@ def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[F
     if "-" in paths:
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
-        data = click.get_binary_stream("stdin").read()
+        data = sys.stdin.buffer.read()
         job = Job("-", data, options.profile, parse(options.targets))
         return rewrite_jobs([job], 1), data
     return run_paths(paths or (".",), options, write=write), None
@@ -121,7 +121,7 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
     options = build_options(profile, targets, strict, output_format, color, jobs)
     results, _ = _run(paths, options, write=False)
     if options.output_format == "text":
-        stdout = click.get_binary_stream("stdout")
+        stdout = sys.stdout.buffer
         for result in results:
             patch = file_diff(result)
             stdout.write(colorize(patch) if options.color else patch)
@@ -139,7 +139,7 @@ def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], s
     results, stdin_data = _run(paths, options, write=True)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
-        stdout = click.get_binary_stream("stdout")
+        stdout = sys.stdout.buffer
         stdout.write(result.new if result.new is not None and result.error is None else stdin_data)
         stdout.flush()
     code = _finish(results, options, wrote=stdin_data is None, changed_is_failure=not exit_zero_even_if_changed)

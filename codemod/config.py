@@ -43,9 +43,11 @@ def load_config(start: Path) -> Mapping[str, Any]:
         expected = KNOWN_KEYS.get(key)
         if expected is None:
             raise ConfigError(f"{path}: unknown key tool.contiguify.{key} (known: {', '.join(KNOWN_KEYS)})")
-        if not isinstance(value, expected) or (
-            expected is list and not all(isinstance(item, str) for item in value)
-        ):
-            raise ConfigError(f"{path}: tool.contiguify.{key} must be a {expected.__name__} of strings"
-                              if expected is list else f"{path}: tool.contiguify.{key} must be a {expected.__name__}")
+        if isinstance(value, list) and expected is list:
+            if all(isinstance(item, str) for item in value):
+                continue
+        elif isinstance(value, expected):
+            continue
+        kind = "list of strings" if expected is list else expected.__name__
+        raise ConfigError(f"{path}: tool.contiguify.{key} must be a {kind}")
     return table

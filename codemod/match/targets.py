@@ -119,9 +119,8 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
             return
         chosen[id(method)] = TargetMethod(class_node.name.value, method.name.value, method, class_node)
         if _calls_super(method):
-            for base_name in _base_names(class_node):
-                base = by_name.get(base_name)
-                for base_method in _methods(base) if base is not None else ():
+            for base in (by_name[name] for name in _base_names(class_node) if name in by_name):
+                for base_method in _methods(base):
                     if base_method.name.value == method.name.value:
                         add(base, base_method)
 

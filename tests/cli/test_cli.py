@@ -1,0 +1,154 @@
+"""The command-line contract: streams, exit codes, JSON shape, stdin mode, strict, config, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from codemod.cli import cli, main
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = ROOT / "fixtures" / "cases"
+CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+
+
+@pytest.fixture
+def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the fixture checkout, with the working directory at its parent."""
+    copy = tmp_path / "wanvideowrapper"
+    shutil.copytree(CHECKOUT, copy)
+    monkeypatch.chdir(tmp_path)
+    return copy
+
+
+def invoke(*args: str, input: bytes | None = None) -> tuple[int, bytes, str]:
+    result = CliRunner().invoke(cli, list(args), input=input)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+def test_check_prints_a_diff_and_exits_1_without_writing(checkout: Path) -> None:
+    target = checkout / "multitalk" / "multitalk.py"
+    before = target.read_bytes()
+    code, out, err = invoke("check", "wanvideowrapper")
+    assert code == 1
+    assert out.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py\n+++ b/wanvideowrapper/multitalk/multitalk.py\n")
+    assert out.count(b"\n+ ") == out.count(b"\n- ") == 13  # 13 lines carry the 15 insertions
+    assert "would rewrite wanvideowrapper/multitalk/multitalk.py (15 .contiguous() inserted)" in err
+    assert target.read_bytes() == before
+
+
+def test_check_diff_applies_with_git_apply(checkout: Path, tmp_path: Path) -> None:
+    _, patch, _ = invoke("check", "wanvideowrapper")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run(["git", "apply", "-"], cwd=tmp_path, input=patch, check=True)
+    assert (checkout / "multitalk" / "multitalk.py").read_bytes() == (CASES / "jan2026.out.py").read_bytes()
+
+
+def test_fix_rewrites_reports_and_is_then_clean(checkout: Path) -> None:
+    target = checkout / "multitalk" / "multitalk.py"
+    code, out, err = invoke("fix", "wanvideowrapper")
+    assert (code, out) == (1, b"")
+    assert "rewrote wanvideowrapper/multitalk/multitalk.py" in err
+    assert target.read_bytes() == (CASES / "jan2026.out.py").read_bytes()
+    mtime = target.stat().st_mtime_ns
+    assert invoke("fix", "wanvideowrapper")[0] == 0
+    assert invoke("check", "wanvideowrapper")[:2] == (0, b"")
+    assert target.stat().st_mtime_ns == mtime
+
+
+def test_fix_exit_zero_even_if_changed(checkout: Path) -> None:
+    assert invoke("fix", "--exit-zero-even-if-changed", "wanvideowrapper")[0] == 0
+
+
+def test_stdin_mode(checkout: Path) -> None:
+    source = (CASES / "crlf_bom.in.py").read_bytes()
+    code, out, _ = invoke("fix", "-", input=source)
+    assert (code, out) == (1, (CASES / "crlf_bom.out.py").read_bytes())
+    code, out, _ = invoke("check", "-", input=source)
+    assert code == 1 and out.startswith(b"--- a/-\n+++ b/-\n")
+    expected = (CASES / "hand_fixed.in.py").read_bytes()
+    assert invoke("fix", "-", input=expected)[:2] == (0, expected)
+
+
+def test_json_report_shape(checkout: Path) -> None:
+    code, out, _ = invoke("check", "--format", "json", str(CASES / "aug2025_rearrange.in.py"))
+    assert code == 1
+    (entry,) = json.loads(out)["files"]
+    assert set(entry) == {"path", "changed", "error", "targets"}
+    assert entry["changed"] is True and entry["error"] is None
+    single, multi = entry["targets"]
+    assert (single["class"], single["method"]) == ("SingleStreamAttention", "forward")
+    assert {site["status"] for site in single["sites"]} == {"missing"}
+    assert multi["class"] == "SingleStreamMutiAttention"
+    assert [site["status"] for site in multi["sites"]] == ["inserted"] * 8
+    assert all(set(site) == {"id", "line", "status"} for site in multi["sites"])
+    assert all(isinstance(site["line"], int) for site in multi["sites"])
+
+
+def test_missing_sites_warn_and_strict_fails(checkout: Path) -> None:
+    old = str(CASES / "aug2025_rearrange.out.py")
+    code, _, err = invoke("check", old)
+    assert code == 0
+    assert "SingleStreamAttention.forward: sites not found: single.x-view-in" in err
+    assert invoke("check", "--strict", old)[0] == 1
+    assert invoke("check", "--strict", str(CASES / "jan2026.out.py"))[0] == 0
+
+
+def test_errors_exit_2_and_other_files_go_on(checkout: Path) -> None:
+    (checkout / "broken.py").write_text("class SingleStreamAttention(:\n")
+    (checkout / "binary.py").write_bytes(b"SingleStreamAttention\0\xff")
+    code, out, err = invoke("fix", "wanvideowrapper", "no-such-dir")
+    assert code == 2
+    assert "error: wanvideowrapper/broken.py: syntax error" in err
+    assert "error: wanvideowrapper/binary.py: binary file" in err
+    assert "error: no-such-dir: no such file or directory" in err
+    assert "rewrote wanvideowrapper/multitalk/multitalk.py" in err
+    assert (checkout / "broken.py").read_text() == "class SingleStreamAttention(:\n"
+
+
+def test_targets_from_command_line_and_config(checkout: Path, tmp_path: Path) -> None:
+    other = checkout / "other.py"
+    other.write_text("class Mine:\n    def forward(self, x):\n        x = x.reshape(B, N, C)\n")
+    assert invoke("check", "wanvideowrapper/other.py")[0] == 0
+    assert invoke("check", "--target", "Mi?e.forward", "wanvideowrapper/other.py")[0] == 1
+    (tmp_path / "pyproject.toml").write_text('[tool.contiguify]\ntargets = ["Mine.*"]\nexclude = ["multitalk"]\n')
+    code, out, _ = invoke("check", "wanvideowrapper")
+    assert code == 1
+    assert b"other.py" in out and b"multitalk.py" not in out
+
+
+def test_bad_target_and_bad_config_are_usage_errors(checkout: Path, tmp_path: Path) -> None:
+    assert main(["check", "--target", "forward", "wanvideowrapper"]) == 2
+    (tmp_path / "pyproject.toml").write_text("[tool.contiguify]\ntarget = 1\n")
+    assert main(["check", "wanvideowrapper"]) == 2
+
+
+def test_dash_cannot_be_combined_with_paths(checkout: Path) -> None:
+    assert main(["check", "-", "wanvideowrapper"]) == 2
+
+
+def test_list_names_every_site_once() -> None:
+    code, out, _ = invoke("list")
+    lines = out.decode().splitlines()
+    assert code == 0
+    seed_ids = [line.split("\t")[1] for line in lines if line.startswith("seed\t")]
+    assert len(seed_ids) == 15 == len(set(seed_ids))
+
+
+def test_installed_entry_point_and_module_agree(checkout: Path) -> None:
+    script = shutil.which("contiguify", path=os.path.dirname(sys.executable))
+    assert script is not None, "the contiguify console script is not installed next to this interpreter"
+    for command in ([script], [sys.executable, "-m", "codemod"]):
+        done = subprocess.run([*command, "check", "wanvideowrapper"], capture_output=True)
+        assert done.returncode == 1
+        assert done.stdout.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py")
+        assert b"would rewrite" in done.stderr and b"would rewrite" not in done.stdout
