@@ -60,6 +60,7 @@ class TargetMethod:
     method_name: str
     node: cst.FunctionDef
     class_node: cst.ClassDef
+    ancestors: tuple[cst.ClassDef, ...]  # base classes defined in the same module, nearest first
 
 
 def parse_targets(texts: Iterable[str]) -> tuple[TargetPattern, ...]:
@@ -117,7 +118,9 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
     def add(class_node: cst.ClassDef, method: cst.FunctionDef) -> None:
         if id(method) in chosen:
             return
-        chosen[id(method)] = TargetMethod(class_node.name.value, method.name.value, method, class_node)
+        chosen[id(method)] = TargetMethod(
+            class_node.name.value, method.name.value, method, class_node, _ancestors(class_node, by_name)
+        )
         if _calls_super(method):
             for base in (by_name[name] for name in _base_names(class_node) if name in by_name):
                 for base_method in _methods(base):
@@ -130,6 +133,18 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
                 add(class_node, method)
     order = {id(method): index for index, method in enumerate(_all_methods(classes))}
     return sorted(chosen.values(), key=lambda target: order[id(target.node)])
+
+
+def _ancestors(class_node: cst.ClassDef, by_name: dict[str, cst.ClassDef]) -> tuple[cst.ClassDef, ...]:
+    found: list[cst.ClassDef] = []
+    pending = [class_node]
+    while pending:
+        for name in _base_names(pending.pop(0)):
+            base = by_name.get(name)
+            if base is not None and base is not class_node and base not in found:
+                found.append(base)
+                pending.append(base)
+    return tuple(found)
 
 
 def _all_methods(classes: Sequence[cst.ClassDef]) -> Iterator[cst.FunctionDef]:

@@ -50,7 +50,7 @@ def test_check_diff_applies_with_git_apply(checkout: Path, tmp_path: Path) -> No
     _, patch, _ = invoke("check", "wanvideowrapper")
     subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
     subprocess.run(["git", "apply", "-"], cwd=tmp_path, input=patch, check=True)
-    assert (checkout / "multitalk" / "multitalk.py").read_bytes() == (CASES / "jan2026.out.py").read_bytes()
+    assert (checkout / "multitalk" / "multitalk.py").read_bytes() == (CASES / "jan2026.seed.out.py").read_bytes()
 
 
 def test_fix_rewrites_reports_and_is_then_clean(checkout: Path) -> None:
@@ -58,7 +58,7 @@ def test_fix_rewrites_reports_and_is_then_clean(checkout: Path) -> None:
     code, out, err = invoke("fix", "wanvideowrapper")
     assert (code, out) == (1, b"")
     assert "rewrote wanvideowrapper/multitalk/multitalk.py" in err
-    assert target.read_bytes() == (CASES / "jan2026.out.py").read_bytes()
+    assert target.read_bytes() == (CASES / "jan2026.seed.out.py").read_bytes()
     mtime = target.stat().st_mtime_ns
     assert invoke("fix", "wanvideowrapper")[0] == 0
     assert invoke("check", "wanvideowrapper")[:2] == (0, b"")
@@ -72,7 +72,7 @@ def test_fix_exit_zero_even_if_changed(checkout: Path) -> None:
 def test_stdin_mode(checkout: Path) -> None:
     source = (CASES / "crlf_bom.in.py").read_bytes()
     code, out, _ = invoke("fix", "-", input=source)
-    assert (code, out) == (1, (CASES / "crlf_bom.out.py").read_bytes())
+    assert (code, out) == (1, (CASES / "crlf_bom.seed.out.py").read_bytes())
     code, out, _ = invoke("check", "-", input=source)
     assert code == 1 and out.startswith(b"--- a/-\n+++ b/-\n")
     expected = (CASES / "hand_fixed.in.py").read_bytes()
@@ -95,12 +95,12 @@ def test_json_report_shape(checkout: Path) -> None:
 
 
 def test_missing_sites_warn_and_strict_fails(checkout: Path) -> None:
-    old = str(CASES / "aug2025_rearrange.out.py")
+    old = str(CASES / "aug2025_rearrange.seed.out.py")
     code, _, err = invoke("check", old)
     assert code == 0
     assert "SingleStreamAttention.forward: sites not found: single.x-view-in" in err
     assert invoke("check", "--strict", old)[0] == 1
-    assert invoke("check", "--strict", str(CASES / "jan2026.out.py"))[0] == 0
+    assert invoke("check", "--strict", str(CASES / "jan2026.seed.out.py"))[0] == 0
 
 
 def test_errors_exit_2_and_other_files_go_on(checkout: Path) -> None:

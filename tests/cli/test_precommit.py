@@ -58,7 +58,7 @@ def test_fix_hook_fails_once_with_the_file_rewritten_then_passes(tmp_path: Path,
     first = _try_repo(repo, "contiguify", environment)
     assert first.returncode == 1, first.stdout + first.stderr
     assert "files were modified by this hook" in first.stdout
-    assert (repo / "multitalk.py").read_bytes() == (CASES / "jan2026.out.py").read_bytes()
+    assert (repo / "multitalk.py").read_bytes() == (CASES / "jan2026.seed.out.py").read_bytes()
     second = _try_repo(repo, "contiguify", environment)
     assert second.returncode == 0, second.stdout + second.stderr
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 import libcst as cst
 
+from codemod.match.calls import is_attention_call
 from codemod.match.chains import Chain, decompose, insert_after_link, replace_link_call
 from codemod.match.targets import TargetMethod
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
@@ -160,16 +161,6 @@ SITES: tuple[Site, ...] = (
         target="x", root="torch", links=("cat",), after=0,
     ),
 )
-
-ATTENTION_NAMES = ("attention", "attn", "sageattn", "flash_attn_func")
-
-
-def is_attention_call(node: cst.Call) -> bool:
-    """`attention(...)`, `F.scaled_dot_product_attention(...)`, `xformers...memory_efficient_attention(...)`."""
-    func = node.func
-    name = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
-    return name.endswith(ATTENTION_NAMES)
-
 
 def _assign_target(node: cst.Assign) -> str | None:
     if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
