@@ -17,6 +17,8 @@ from codemod.options import Options
 from codemod.results import FileResult
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
+# Spelled out rather than discovered so that `--help` and the no-target fast path never import libcst;
+# a test keeps this equal to the discovered profiles.
 PROFILE_NAMES = ("seed", "boundary")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,7 +75,6 @@ def build_options(
 
 def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[FileResult], bytes | None]:
     """Results, plus the bytes read from stdin when the only path is `-`."""
-    from codemod.match.targets import parse_targets as parse
     from codemod.run.process import Job
     from codemod.run.runner import rewrite_jobs, run_paths
 
@@ -81,7 +82,7 @@ def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[F
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
         data = sys.stdin.buffer.read()
-        job = Job("-", data, options.profile, parse(options.targets))
+        job = Job("-", data, options.profile, parse_targets(options.targets))
         return rewrite_jobs([job], 1), data
     return run_paths(paths or (".",), options, write=write), None
 

@@ -152,3 +152,16 @@ def test_installed_entry_point_and_module_agree(checkout: Path) -> None:
         assert done.returncode == 1
         assert done.stdout.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py")
         assert b"would rewrite" in done.stderr and b"would rewrite" not in done.stdout
+
+
+def test_profile_choices_are_the_discovered_profiles() -> None:
+    from codemod.cli import PROFILE_NAMES
+    from codemod.rewrite.profiles import all_profiles
+
+    assert sorted(PROFILE_NAMES) == sorted(all_profiles())
+
+
+def test_boundary_profile_from_the_command_line(checkout: Path) -> None:
+    code, out, _ = invoke("check", "--profile", "boundary", "wanvideowrapper")
+    assert code == 1
+    assert b"+            q.contiguous(), encoder_k.contiguous(), encoder_v.contiguous()" in out
