@@ -12,7 +12,7 @@ import click
 
 from codemod import __version__
 from codemod.config import ConfigError, load_config
-from codemod.match.targets import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
+from codemod.match.patterns import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
 from codemod.options import Options
 from codemod.results import FileResult
 

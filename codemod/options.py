@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from codemod.match.targets import DEFAULT_TARGETS
+from codemod.match.patterns import DEFAULT_TARGETS
 
 OutputFormat = Literal["text", "json"]
 

@@ -10,7 +10,8 @@ from typing import ClassVar
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from codemod.match.targets import TargetMethod, TargetPattern, find_targets
+from codemod.match.patterns import TargetPattern
+from codemod.match.targets import TargetMethod, find_targets
 from codemod.results import SiteResult, SiteStatus, TargetResult
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.match.targets import DEFAULT_TARGETS, TargetPattern
+from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.process import Job, rewrite_bytes
 

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from codemod.match.targets import DEFAULT_TARGETS, parse_targets
+from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.rewrite.profiles.seed import SITES, Site
