@@ -12,6 +12,7 @@ import click
 
 from codemod import __version__
 from codemod.config import ConfigError, load_config
+from codemod.explain.command import explain
 from codemod.match.patterns import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
 from codemod.options import Options
 from codemod.results import FileResult
@@ -155,6 +156,9 @@ def list_sites() -> None:
     for profile in all_profiles().values():
         for site in profile.sites():
             click.echo(f"{profile.name}\t{site.id}\t{site.summary}\t{site.before}  ->  {site.after}")
+
+
+cli.add_command(explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

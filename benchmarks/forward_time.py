@@ -1,0 +1,107 @@
+"""Forward time of MultiTalk's audio cross-attention: original vs the seed and boundary rewrites.
+
+Real shape (Wan 14B: dim 5120, 40 heads, 32 audio tokens per frame, 21 latent frames of 48x48),
+bf16 and FP8 linears, single- and two-speaker paths, on one CUDA GPU. The three variants run
+interleaved (a round times each once, in rotating order) so that clock and thermal drift hit
+them alike; each pass reports the median over its rounds and the spread (min-max) in ms.
+
+    python benchmarks/forward_time.py [--rounds 25] [--passes 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from codemod.runtime.loader import Checkouts  # noqa: E402
+from codemod.runtime.modes import BF16_SDPA, FP8, Mode, prepare  # noqa: E402
+from codemod.runtime.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward  # noqa: E402
+
+VARIANTS = ("original", "seed", "boundary")
+PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))
+
+
+def time_one(model: torch.nn.Module, inputs: object) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    run_forward(model, inputs)  # type: ignore[arg-type]
+    end.record()
+    torch.cuda.synchronize()
+    return float(start.elapsed_time(end))
+
+
+def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, passes: int) -> dict[str, object]:
+    device = torch.device("cuda")
+    modules = [checkouts.get("jan2026", None if name == "original" else name).multitalk for name in VARIANTS]
+    models = [prepare(model, mode) for model in build_models(modules, REAL, device)]
+    inputs = make_inputs(REAL, path, mode.dtype, device)
+    outputs = [run_forward(model, inputs.clone()) for model in models]
+    bitwise = [bool(torch.equal(outputs[0], out)) for out in outputs]
+    for model in models:  # warm-up: allocator, cuBLAS handles, Triton / sdpa kernel choice
+        for _ in range(3):
+            run_forward(model, inputs)
+    torch.cuda.synchronize()
+    per_pass: list[dict[str, dict[str, float]]] = []
+    for _ in range(passes):
+        samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+        for round_index in range(rounds):
+            order = [(round_index + offset) % len(VARIANTS) for offset in range(len(VARIANTS))]
+            for index in order:
+                samples[VARIANTS[index]].append(time_one(models[index], inputs))
+        per_pass.append(
+            {name: {"median": statistics.median(times), "min": min(times), "max": max(times)} for name, times in samples.items()}
+        )
+    del models, outputs
+    torch.cuda.empty_cache()
+    return {"mode": mode.name, "path": path.name, "bitwise_equal_to_original": dict(zip(VARIANTS, bitwise)), "passes": per_pass}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    if not torch.cuda.is_available():
+        print("forward_time: needs a CUDA GPU", file=sys.stderr)
+        return 2
+    card = torch.cuda.get_device_name()
+    header = f"{card}, torch {torch.__version__}, CUDA {torch.version.cuda}; median of {args.rounds} interleaved rounds per pass"
+    print(header)
+    results = []
+    with tempfile.TemporaryDirectory() as workdir:
+        checkouts = Checkouts(Path(workdir))
+        for mode in (BF16_SDPA, FP8):
+            for path in PATHS:
+                results.append(bench(checkouts, mode, path, args.rounds, args.passes))
+        checkouts.unload()
+    print("| mode | path | original ms | seed ms | boundary ms | seed vs original | boundary vs original | outputs equal (seed, boundary) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for result in results:
+        passes = result["passes"]
+        assert isinstance(passes, list)
+        cells = []
+        for name in VARIANTS:
+            cells.append(" / ".join(f"{one[name]['median']:.2f}" for one in passes))
+        base = statistics.median(one["original"]["median"] for one in passes)
+        deltas = [
+            f"{(statistics.median(one[name]['median'] for one in passes) / base - 1) * 100:+.1f}%" for name in VARIANTS[1:]
+        ]
+        equal = result["bitwise_equal_to_original"]
+        assert isinstance(equal, dict)
+        print(f"| {result['mode']} | {result['path']} | {' | '.join(cells)} | {' | '.join(deltas)} | {equal['seed']}, {equal['boundary']} |")
+    if args.json:
+        args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

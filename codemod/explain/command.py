@@ -1,0 +1,85 @@
+"""The `explain` command: report on stdout, notes and errors on stderr, exit 2 for input it cannot analyse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from codemod.explain.sizes import DTYPES, HUMANS_OF_PATH, Sizes, SpeakerPath
+
+EXIT_ERROR = 2
+DEFAULT_SIZES = Sizes()
+PATH_OF_HUMANS: dict[int, SpeakerPath] = {humans: path for path, humans in HUMANS_OF_PATH.items()}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ExplainFailed(click.ClickException):
+    """Shown as `Error: ...` on stderr, with the exit code of check and fix for errors."""
+
+    exit_code = EXIT_ERROR
+
+
+def _size_options(command: F) -> F:
+    """--dim ... --width, defaulting to the real model: Wan 14B with MultiTalk audio, 21 latent frames of 48x48."""
+    options = [
+        ("--dim", DEFAULT_SIZES.dim, "Model width; q, k and v are heads x head_dim of it."),
+        ("--heads", DEFAULT_SIZES.heads, "Attention heads."),
+        ("--enc-dim", DEFAULT_SIZES.enc_dim, "Width of the audio context."),
+        ("--enc-tokens", DEFAULT_SIZES.enc_tokens, "Audio tokens per latent frame."),
+        ("--frames", DEFAULT_SIZES.frames, "Latent frames (N_t)."),
+        ("--height", DEFAULT_SIZES.height, "Latent grid height (N_h)."),
+        ("--width", DEFAULT_SIZES.width, "Latent grid width (N_w)."),
+    ]
+    for name, default, help_text in reversed(options):
+        command = click.option(name, type=click.IntRange(min=1), default=default, show_default=True, help=help_text)(
+            command
+        )
+    return command
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--profile", "profiles", multiple=True, metavar="NAME",
+              help="Rewrite to compare with the original; repeatable (default: every profile).")
+@click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in PATH_OF_HUMANS)),
+              help="1: single-speaker path, 2: two-speaker path; repeatable (default: both).")
+@_size_options
+@click.option("--dtype", type=click.Choice(sorted(DTYPES)), default=DEFAULT_SIZES.dtype, show_default=True,
+              help="Activation and weight dtype (fp32 differs: the rotary embedding's x.float() returns x itself).")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a table per run and a verdict line; json: one document.")
+def explain(
+    path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str,
+    dim: int, heads: int, enc_dim: int, enc_tokens: int, frames: int, height: int, width: int,
+) -> None:
+    """Run PATH's attention forwards, original and rewritten, on the meta device (no GPU, no memory) and
+    report what reaches each kernel (q, k, v at attention(), each linear's input) and what every
+    executed .contiguous() does."""
+    try:
+        from codemod.explain.analysis import ExplainError, explain_file
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise ExplainFailed("explain runs the forwards with torch: pip install 'contiguify[explain]'") from error
+    from codemod.explain.report import render_json, render_text
+    from codemod.rewrite.profiles import all_profiles
+
+    known = list(all_profiles())
+    unknown = [name for name in profiles if name not in known]
+    if unknown:
+        raise click.BadParameter(f"unknown profile {unknown[0]!r}; known: {', '.join(known)}", param_hint="--profile")
+    chosen_profiles = list(dict.fromkeys(profiles)) or known
+    chosen_humans = sorted({int(count) for count in humans}) or sorted(PATH_OF_HUMANS)
+    sizes = Sizes(dim=dim, heads=heads, enc_dim=enc_dim, enc_tokens=enc_tokens,
+                  frames=frames, height=height, width=width, dtype=dtype)
+    try:
+        explanation = explain_file(path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], sizes)
+    except ExplainError as error:
+        raise ExplainFailed(str(error)) from error
+    for note in explanation.notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(render_json(explanation) if output_format == "json" else render_text(explanation), nl=False)

@@ -1,0 +1,279 @@
+"""`explain` on the fixtures: its findings, meta against a real CPU run, JSON, bare files and bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner, Result
+
+from codemod.explain.analysis import Explanation, Run, explain_file
+from codemod.explain.build import construct, forward_call
+from codemod.explain.command import explain
+from codemod.explain.sizes import HUMANS_OF_PATH, Sizes, SpeakerPath
+from codemod.runtime.record import Boundary, Recording, recording
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = ROOT / "fixtures" / "cases"
+CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
+SMALL = Sizes(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
+SMALL_OPTIONS = ["--dim", "64", "--heads", "4", "--enc-dim", "32", "--enc-tokens", "8",
+                 "--frames", "3", "--height", "4", "--width", "4"]
+PATHS: tuple[SpeakerPath, ...] = ("single", "two")
+
+ImportCheckout = Callable[[bytes], types.ModuleType]
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(explain, list(args))
+
+
+def attention_layout(run: Run) -> tuple[bool, ...]:
+    return tuple(b.contiguous for b in run.recording.boundaries if b.call == "attention")
+
+
+def run_of(explanation: Explanation, variant: str, path: str) -> Run:
+    return next(run for run in explanation.runs if run.variant == variant and run.path == path)
+
+
+@pytest.fixture(scope="module")
+def real_shape() -> Explanation:
+    return explain_file(CHECKOUT_MULTITALK, ["seed", "boundary"], PATHS, Sizes())
+
+
+# (q, k, v) contiguous at attention(), bf16, at the real shape: the measured table of FACTS.md.
+ATTENTION_LAYOUTS = {
+    ("original", "single"): (True, False, False),
+    ("seed", "single"): (True, False, False),
+    ("boundary", "single"): (True, True, True),
+    ("original", "two"): (True, True, False),
+    ("seed", "two"): (False, False, False),
+    ("boundary", "two"): (True, True, True),
+}
+
+
+@pytest.mark.parametrize(("variant", "path"), list(ATTENTION_LAYOUTS))
+def test_attention_inputs_at_the_real_shape(real_shape: Explanation, variant: str, path: str) -> None:
+    assert attention_layout(run_of(real_shape, variant, path)) == ATTENTION_LAYOUTS[(variant, path)]
+
+
+def test_linear_inputs_are_contiguous_and_everything_is_aligned(real_shape: Explanation) -> None:
+    for run in real_shape.runs:
+        linears = [b for b in run.recording.boundaries if b.call != "attention"]
+        assert [b.call for b in linears] == ["q_linear", "kv_linear", "proj"]
+        assert all(b.contiguous for b in linears)
+        assert all(b.aligned16 for b in run.recording.boundaries)
+
+
+def test_strided_views_and_what_the_rewrites_copy(real_shape: Explanation) -> None:
+    k_single = next(b for b in run_of(real_shape, "original", "single").recording.boundaries if b.arg == "k")
+    assert (k_single.shape, k_single.stride) == ((21, 32, 40, 128), (327680, 10240, 128, 1))  # an unbind(2) view
+    q_seed = next(b for b in run_of(real_shape, "seed", "two").recording.boundaries if b.arg == "q")
+    assert (q_seed.shape, q_seed.stride) == ((21, 2304, 40, 128), (294912, 128, 6193152, 1))
+
+    def copies(variant: str, path: str) -> list[tuple[str | None, int]]:
+        return [(c.site, c.bytes) for c in run_of(real_shape, variant, path).recording.contiguous_calls if c.copied]
+
+    audio_bytes = 21 * 32 * 5120 * 2
+    assert copies("original", "single") == copies("original", "two") == []
+    assert copies("seed", "single") == []
+    assert copies("seed", "two") == [("multi.q-permute", 21 * 2304 * 5120 * 2), ("multi.kv-permute", 2 * audio_bytes)]
+    assert copies("boundary", "single") == [
+        ("boundary.attention-k", audio_bytes), ("boundary.attention-v", audio_bytes)
+    ]
+    assert copies("boundary", "two") == [("boundary.attention-v", audio_bytes)]
+
+
+def test_every_executed_call_of_a_rewrite_is_named_by_its_site(real_shape: Explanation) -> None:
+    sites = {(run.variant, run.path): [c.site for c in run.recording.contiguous_calls] for run in real_shape.runs}
+    assert sites[("seed", "single")] == [
+        "single.x-view-in", "single.q-view", "single.kv-linear", "single.kv-view",
+        "single.proj-reshape", "single.x-view-out",
+    ]
+    assert sites[("seed", "two")] == [
+        "multi.q-linear", "multi.q-view", "multi.q-permute", "multi.kv-linear", "multi.kv-view",
+        "multi.kv-permute", "multi.x-reshape",
+    ]
+    assert sites[("boundary", "two")] == [
+        "boundary.linear-input", "boundary.linear-input", "boundary.attention-q", "boundary.attention-k",
+        "boundary.attention-v", "boundary.linear-input",
+    ]
+
+
+def test_in_fp32_the_rotary_embedding_leaves_k_strided() -> None:
+    # `x.float()` returns x itself in fp32, so no copy undoes the permute before the final rearrange.
+    explanation = explain_file(CHECKOUT_MULTITALK, ["seed"], ["two"], Sizes(dtype="fp32"))
+    assert attention_layout(run_of(explanation, "original", "two")) == (True, False, False)
+
+
+Layouts = tuple[list[Boundary], list[tuple[int, int | None, bool, int]]]
+
+
+def layouts(recorded: Recording) -> Layouts:
+    """What a recording says about memory; site names come from explain alone and are left out."""
+    calls = [(c.line, c.column, c.copied, c.bytes) for c in recorded.contiguous_calls]
+    return recorded.boundaries, calls
+
+
+def _cpu_layouts(module: types.ModuleType, sizes: Sizes) -> dict[str, Layouts]:
+    """Per path, what a real CPU forward through the multi-speaker class records."""
+    cls = getattr(module, "SingleStreamMultiAttention", None) or module.SingleStreamMutiAttention
+    cpu = torch.device("cpu")
+    found: dict[str, Layouts] = {}
+    for path in PATHS:
+        torch.manual_seed(HUMANS_OF_PATH[path])
+        model = construct(cls, sizes, cpu)
+        forward = forward_call(model, True, path, sizes, cpu)
+        with torch.inference_mode(), recording(module, model) as recorded:
+            forward()
+        found[path] = layouts(recorded)
+    return found
+
+
+# Every drift variant in bf16; fp32 (where the rotary embedding keeps strides) on the current upstream layout.
+META_AGAINST_CPU = [(case, "bf16") for case in sorted(CASES.glob("*.in.py"))] + [(CASES / "jan2026.in.py", "fp32")]
+
+
+@pytest.mark.parametrize(
+    ("case", "dtype"), META_AGAINST_CPU, ids=lambda value: value if isinstance(value, str) else value.name[:-6]
+)
+def test_meta_device_layouts_equal_a_real_cpu_run(import_checkout: ImportCheckout, case: Path, dtype: str) -> None:
+    sizes = Sizes(**{**SMALL.__dict__, "dtype": dtype})
+    explanation = explain_file(case, ["seed", "boundary"], PATHS, sizes)
+    # The expected outputs are the rewrites (tests/rewrite checks that), and cost nothing to read.
+    sources = {"original": case.read_bytes()}
+    for profile in ("seed", "boundary"):
+        sources[profile] = case.with_name(case.name.replace(".in.py", f".{profile}.out.py")).read_bytes()
+    for variant, source in sources.items():
+        on_cpu = _cpu_layouts(import_checkout(source), sizes)
+        for path in PATHS:
+            assert layouts(run_of(explanation, variant, path).recording) == on_cpu[path], (variant, path)
+
+
+def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
+    result = invoke(str(CHECKOUT_MULTITALK), *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    verdicts = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("verdict")]
+    assert len(verdicts) == 6
+    assert verdicts[0].startswith(
+        "verdict original, single-speaker: 2 of 6 kernel inputs non-contiguous: attention k, v (line 199)"
+    )
+    assert verdicts[2].startswith("verdict boundary, single-speaker: all 6 kernel inputs contiguous")
+    title, header, single, two = [line.strip() for line in result.stdout.splitlines()[-4:]]
+    assert title == "attention() inputs contiguous (q, k, v)"
+    assert header.split() == ["path", "original", "seed", "boundary"]
+    assert re.split(r"\s{2,}", single) == ["single-speaker", "(yes, no, no)", "(yes, no, no)", "(yes, yes, yes)"]
+    assert re.split(r"\s{2,}", two) == ["two-speaker", "(yes, yes, no)", "(no, no, no)", "(yes, yes, yes)"]
+
+
+def test_json_report_follows_the_schema() -> None:
+    result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert set(document) == {"file", "shape", "runs"}
+    assert document["file"] == str(CHECKOUT_MULTITALK)
+    assert document["shape"] == {"dim": 64, "heads": 4, "enc_dim": 32, "enc_tokens": 8, "frames": 3, "height": 4,
+                                 "width": 4, "dtype": "bf16"}
+    assert [(run["variant"], run["path"]) for run in document["runs"]] == [
+        (variant, path) for path in PATHS for variant in ("original", "seed", "boundary")
+    ]
+    for run in document["runs"]:
+        assert set(run) == {"variant", "path", "boundaries", "contiguous_calls"}
+        for boundary in run["boundaries"]:
+            assert set(boundary) == {"line", "call", "arg", "contiguous", "aligned16", "shape", "stride"}
+            assert boundary["call"] in {"attention", "q_linear", "kv_linear", "proj"}
+            assert boundary["arg"] in ({"q", "k", "v"} if boundary["call"] == "attention" else {"input"})
+            assert isinstance(boundary["line"], int) and isinstance(boundary["contiguous"], bool)
+            assert len(boundary["shape"]) == len(boundary["stride"])
+        for call in run["contiguous_calls"]:
+            assert set(call) == {"line", "site", "copied", "bytes"}
+            assert isinstance(call["site"], str) and isinstance(call["bytes"], int)
+
+
+def test_profile_and_humans_choose_the_runs() -> None:
+    result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", "--profile", "seed", "--humans", "2", *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    assert [(run["variant"], run["path"]) for run in json.loads(result.stdout)["runs"]] == [
+        ("original", "two"), ("seed", "two")
+    ]
+
+
+def test_a_bare_file_with_no_package_around_it(tmp_path: Path) -> None:
+    bare = tmp_path / "multitalk.py"
+    shutil.copyfile(CHECKOUT_MULTITALK, bare)
+    bare_result = invoke(str(bare), "--format", "json", *SMALL_OPTIONS)
+    checkout_result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    assert bare_result.exit_code == 0, bare_result.output
+    assert json.loads(bare_result.stdout)["runs"] == json.loads(checkout_result.stdout)["runs"]
+
+
+def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> None:
+    source = CHECKOUT_MULTITALK.read_text()
+    source = source.replace(
+        "from ..wanvideo.modules.attention import attention",
+        "from ..wanvideo.modules.attention import attention\n"
+        "from ..utils import log\n"
+        "import comfy.model_management as mm",
+    )
+    # The original MultiTalk signature: qk_norm and norm_layer, required.
+    parameters = "\n        qk_norm: bool,\n        norm_layer: nn.Module,"
+    source = source.replace("qkv_bias: bool,", "qkv_bias: bool," + parameters)
+    passed_on = "\n            qk_norm=qk_norm,\n            norm_layer=norm_layer,"
+    source = source.replace("qkv_bias=qkv_bias,", "qkv_bias=qkv_bias," + passed_on)
+    bare = tmp_path / "multitalk.py"
+    bare.write_text(source)
+    result = invoke(str(bare), *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("verdict") == 6
+
+
+def test_a_file_without_the_multi_speaker_class_has_the_single_path_only(tmp_path: Path) -> None:
+    source = CHECKOUT_MULTITALK.read_text()
+    bare = tmp_path / "single_only.py"
+    bare.write_text(source[: source.index("class SingleStreamMultiAttention")])
+    result = invoke(str(bare), *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    assert "two-speaker path skipped: no multi-speaker class" in result.stderr
+    assert result.stdout.count("verdict") == 3
+
+
+BAD_INPUTS = {
+    "syntax": ("class SingleStreamAttention:\n    def forward(self:\n", "syntax error"),
+    "no-target": ("import torch\n\nclass Other:\n    def forward(self):\n        pass\n", "no target class"),
+    "import-fails": (
+        CHECKOUT_MULTITALK.read_text().replace("import torch\n", "import torch\nraise RuntimeError('boom')\n", 1),
+        "cannot import it: RuntimeError: boom",
+    ),
+    "unknown-required-parameter": (
+        CHECKOUT_MULTITALK.read_text().replace("num_heads: int,", "num_heads: int,\n        mystery: int,"),
+        "no value for its parameter 'mystery'",
+    ),
+    "forward-fails": (
+        CHECKOUT_MULTITALK.read_text().replace("        expected_tokens =", "        1 / 0\n        expected_tokens ="),
+        "forward failed on the single-speaker path: ZeroDivisionError",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_INPUTS))
+def test_bad_input_is_a_clear_error_with_exit_2(tmp_path: Path, name: str) -> None:
+    source, message = BAD_INPUTS[name]
+    bad = tmp_path / "multitalk.py"
+    bad.write_text(source)
+    result = invoke(str(bad), *SMALL_OPTIONS)
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_profile_and_missing_file_exit_2(tmp_path: Path) -> None:
+    unknown = invoke(str(CHECKOUT_MULTITALK), "--profile", "nope")
+    assert unknown.exit_code == 2 and "unknown profile 'nope'" in unknown.stderr
+    missing = invoke(str(tmp_path / "absent.py"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
