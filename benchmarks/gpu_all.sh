@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Every CUDA check of contiguify in one run, for the GPU machine (Python 3.12, torch + triton, no libcst).
+#
+#   bash benchmarks/gpu_all.sh          # from the repository root, with wheels/ beside it
+#
+# wheels/ holds libcst (the codemod's only dependency missing there) and sageattention 1.0.6; they are
+# installed into /tmp/site, never into the system. Logs and summary.md go to $OUT (default ./gpu-out).
+# The device tool brings back at most 8 files from $OUT: keep to the few named here.
+set -uo pipefail
+
+OUT="${OUT:-./gpu-out}"
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+
+python3 -m pip install -q --no-index --no-deps --upgrade --target /tmp/site wheels/*.whl || exit 2
+export PYTHONPATH="/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+python3 - <<'PY' | tee "$OUT/versions.txt"
+import torch, triton
+print(f"card: {torch.cuda.get_device_name()} (sm_{''.join(map(str, torch.cuda.get_device_capability()))})")
+print(f"torch: {torch.__version__} (CUDA {torch.version.cuda}), triton: {triton.__version__}")
+PY
+
+# --- the CUDA tests --------------------------------------------------------------------------------------
+python3 -m pytest -m cuda tests/runtime -q -rA -p no:cacheprovider --junitxml="$OUT/cuda-tests.xml" \
+    2>&1 | tee "$OUT/cuda-tests.log"
+tests_status=${PIPESTATUS[0]}
+
+# --- what reaches the kernels, and each mode's error, at the real shape ------------------------------------
+python3 -m codemod.runtime.report --device cuda --shape real > "$OUT/report.md" 2>> "$OUT/cuda-tests.log"
+report_status=$?
+
+# --- benchmarks ------------------------------------------------------------------------------------------
+# Add further GPU benchmarks here, each appending to a log under $OUT and setting its own *_status;
+# add that status to the exit code below.
+
+python3 - "$OUT" "$tests_status" "$report_status" <<'PY' > "$OUT/summary.md"
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+out, tests_status, report_status = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+print("# contiguify on CUDA\n")
+print((out / "versions.txt").read_text().strip().replace("\n", "  \n"), "\n")
+junit = out / "cuda-tests.xml"
+if junit.exists():
+    suite = ET.parse(junit).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    counts = {key: int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped")}
+    xfailed = sum(1 for case in suite.iter("testcase") for s in case.findall("skipped") if s.get("type") == "pytest.xfail")
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    print(f"`python3 -m pytest -m cuda tests/runtime`: {passed} passed, {counts['failures']} failed, "
+          f"{counts['errors']} errors, {counts['skipped'] - xfailed} skipped, {xfailed} xfailed "
+          f"(exit {tests_status}; {float(suite.get('time', 0)):.0f} s)\n")
+    for case in suite.iter("testcase"):
+        for problem in case.findall("failure") + case.findall("error"):
+            print(f"- FAILED {case.get('classname')}::{case.get('name')}: {(problem.get('message') or '')[:300]}")
+else:
+    print(f"pytest wrote no report (exit {tests_status})\n")
+report = out / "report.md"
+if report_status != "0":
+    print(f"\n`python3 -m codemod.runtime.report` failed (exit {report_status}); its errors are in cuda-tests.log\n")
+print(report.read_text() if report.exists() else "no report")
+PY
+
+cat "$OUT/summary.md"
+[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ]

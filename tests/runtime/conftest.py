@@ -1,0 +1,36 @@
+"""Shared copies of the fixture checkout for the runtime suite: each variant, original and per profile.
+
+torch is imported by the test modules (`pytest.importorskip`), not here, so that without torch the
+suite is skipped with its reason instead of failing to collect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from codemod.runtime.loader import Checkouts
+
+
+@pytest.fixture(scope="session")
+def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkouts]:
+    """Loaded once per session: rewriting and importing a copy costs more than running it at the small shape."""
+    from codemod.runtime.loader import Checkouts
+
+    loaded = Checkouts(tmp_path_factory.mktemp("checkouts"))
+    yield loaded
+    loaded.unload()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_cpu_thread() -> Iterator[None]:
+    """The small-shape tensors are tiny: on CPU, thread start-up costs more than it saves (7x on 2 cores)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
