@@ -31,15 +31,17 @@ python3 -m codemod.runtime.report --device cuda --shape real > "$OUT/report.md" 
 report_status=$?
 
 # --- benchmarks ------------------------------------------------------------------------------------------
-# Add further GPU benchmarks here, each appending to a log under $OUT and setting its own *_status;
-# add that status to the exit code below.
+# Forward time of original / seed / boundary at the real shape, bf16 and FP8, single- and two-speaker.
+python3 benchmarks/forward_time.py --rounds 25 --passes 2 --json "$OUT/forward_time.json" \
+    > "$OUT/forward_time.md" 2>> "$OUT/cuda-tests.log"
+bench_status=$?
 
-python3 - "$OUT" "$tests_status" "$report_status" <<'PY' > "$OUT/summary.md"
+python3 - "$OUT" "$tests_status" "$report_status" "$bench_status" <<'PY' > "$OUT/summary.md"
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-out, tests_status, report_status = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+out, tests_status, report_status, bench_status = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 print("# contiguify on CUDA\n")
 print((out / "versions.txt").read_text().strip().replace("\n", "  \n"), "\n")
 junit = out / "cuda-tests.xml"
@@ -61,7 +63,12 @@ report = out / "report.md"
 if report_status != "0":
     print(f"\n`python3 -m codemod.runtime.report` failed (exit {report_status}); its errors are in cuda-tests.log\n")
 print(report.read_text() if report.exists() else "no report")
+bench = out / "forward_time.md"
+print("\n## Forward time (benchmarks/forward_time.py)\n")
+if bench_status != "0":
+    print(f"`benchmarks/forward_time.py` failed (exit {bench_status}); its errors are in cuda-tests.log\n")
+print(bench.read_text() if bench.exists() else "no benchmark output")
 PY
 
 cat "$OUT/summary.md"
-[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ]
+[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ] && [ "$bench_status" -eq 0 ]
