@@ -5,21 +5,30 @@ from __future__ import annotations
 import ast
 import codecs
 import io
+import re
+import sys
 import tokenize
 import warnings
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
-from codemod.match.targets import TargetPattern
+from codemod.match.patterns import TargetPattern
 from codemod.results import FileResult
 
 BOM = "\ufeff"
 INSERTED_TEXT = ".contiguous()"
 
+# Bytes of an identifier in any source encoding Python accepts (all are ASCII-compatible):
+# ASCII letters, digits, `_`, and every byte of a non-ASCII character.
+_IDENTIFIER_BYTE = rb"[A-Za-z0-9_\x80-\xff]"
+# Between a keyword and its name: blanks and backslash continuations (a prefilter may over-accept).
+_GAP = rb"(?:[ \t\f]|\\\r?\n|\\\r)+"
 
-@dataclass(frozen=True)
-class Job:
-    """What a worker needs to rewrite one file; picklable for the process pool."""
+
+class Job(NamedTuple):
+    """What a worker needs to rewrite one file; picklable for the process pool (a tuple: cheap to define)."""
 
     path: str
     data: bytes
@@ -27,9 +36,68 @@ class Job:
     targets: tuple[TargetPattern, ...]
 
 
+def _name_regex(pattern: str) -> bytes:
+    """A shell pattern over identifiers as a byte regex that accepts at least every name it matches."""
+    if "[" in pattern:  # character sets have corner cases (`[]a]`); any name will do
+        return _IDENTIFIER_BYTE + rb"+"
+    pieces = []
+    for piece in re.split(r"([*?])", pattern):
+        if piece == "*":
+            pieces.append(_IDENTIFIER_BYTE + b"*")
+        elif piece == "?":
+            pieces.append(_IDENTIFIER_BYTE + b"+")  # one character, of one or more bytes
+        else:
+            pieces.append(re.escape(piece.encode("ascii")))
+    return b"".join(pieces) + rb"(?!" + _IDENTIFIER_BYTE + rb")"
+
+
+class _PatternFilter(NamedTuple):
+    """For one `Class.method` pattern: a fixed piece every match contains, and the class statement it needs."""
+
+    hint: bytes
+    class_statement: re.Pattern[bytes] | None
+
+    @classmethod
+    def build(cls, target: TargetPattern) -> _PatternFilter:
+        # A non-ASCII name is spelled differently in each source encoding: then only the keyword is looked for.
+        hint = target.literal_hint()
+        if not hint.isascii():
+            hint = b"class"
+        if not target.class_pattern.isascii():
+            return cls(hint, None)
+        return cls(hint, re.compile(rb"\bclass" + _GAP + _name_regex(target.class_pattern)))
+
+    def accepts(self, data: bytes) -> bool:
+        if self.hint not in data:
+            return False
+        return self.class_statement is None or self.class_statement.search(data) is not None
+
+
+def _common_piece(hints: Sequence[bytes]) -> bytes:
+    """The longest byte string inside every hint: one search for it rules most files out for all of them."""
+    shortest = min(hints, key=len, default=b"")
+    for length in range(len(shortest), 0, -1):
+        for start in range(len(shortest) - length + 1):
+            piece = shortest[start:start + length]
+            if all(piece in hint for hint in hints):
+                return piece
+    return b""
+
+
+@cache
+def _filters(targets: tuple[TargetPattern, ...]) -> tuple[bytes, tuple[_PatternFilter, ...]]:
+    filters = tuple(_PatternFilter.build(target) for target in targets)
+    return _common_piece([check.hint for check in filters]), filters
+
+
 def could_contain_target(data: bytes, targets: Sequence[TargetPattern]) -> bool:
-    """A cheap byte test: a file that holds none of the targets' fixed name pieces is never parsed."""
-    return any(target.literal_hint() in data for target in targets)
+    """A byte test that is never wrong when it says no: a target class needs `class <Name>` in the file.
+
+    Only files it accepts are decoded and parsed; most files of a checkout never are, including
+    those that only import or use a target class.
+    """
+    common, filters = _filters(tuple(targets))
+    return common in data and any(check.accepts(data) for check in filters)
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -41,16 +109,28 @@ def decode(data: bytes) -> tuple[str, str]:
     return data.decode(codec), codec
 
 
-def rewrite_bytes(job: Job) -> FileResult:
+def settle_without_parsing(job: Job) -> FileResult | None:
+    """The result of a file that needs no parsing (binary, or no target can be in it); None for the others."""
     if b"\0" in job.data:
         return FileResult(job.path, error="binary file (contains NUL bytes), left untouched")
     if not could_contain_target(job.data, job.targets):
         return FileResult(job.path, old=job.data, new=job.data)
+    return None
+
+
+def rewrite_bytes(job: Job) -> FileResult:
+    """The result for one file; bad input becomes an error result, and the file keeps its bytes."""
+    settled = settle_without_parsing(job)
+    if settled is not None:
+        return settled
     try:
         text, codec = decode(job.data)
     except SyntaxError as error:
         return FileResult(job.path, error=f"cannot read the encoding declaration: {error.msg}")
-    except (UnicodeDecodeError, LookupError) as error:
+    except UnicodeDecodeError as error:
+        line = job.data.count(b"\n", 0, error.start) + 1
+        return FileResult(job.path, error=f"cannot decode as {error.encoding} at line {line}: {error.reason}")
+    except LookupError as error:
         return FileResult(job.path, error=f"cannot decode: {error}")
     bom = BOM if text.startswith(BOM) else ""
 
@@ -62,26 +142,116 @@ def rewrite_bytes(job: Job) -> FileResult:
     try:
         new_body, targets = rewrite_module_source(text[len(bom):], get_profile(job.profile), job.targets)
     except ParserSyntaxError as error:
-        return FileResult(job.path, error=f"syntax error at line {error.raw_line}, column {error.raw_column}: {error.message}")
+        reason = _python_syntax_error(text) or (
+            f"libcst cannot parse it: line {error.raw_line}, column {error.raw_column}: {error.message}"
+        )
+        return FileResult(job.path, error=reason)
     except RecursionError:
         return FileResult(job.path, error="too deeply nested to parse")
     new_text = bom + new_body
     if new_text == text:
         return FileResult(job.path, targets=targets, old=job.data, new=job.data)
-    problem = _verify(text, new_text, job.path)
+    problem = verify_insertions(text, new_text)
     if problem is not None:
         return FileResult(job.path, error=f"{problem}; file left as it was", targets=targets)
-    return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
+    try:
+        new_data = new_text.encode(codec)
+    except UnicodeEncodeError as error:
+        return FileResult(job.path, error=f"cannot encode the result as {codec}: {error}", targets=targets)
+    return FileResult(job.path, targets=targets, old=job.data, new=new_data)
 
 
-def _verify(old: str, new: str, path: str) -> str | None:
-    """The new text must differ from the old by `.contiguous()` insertions alone, and must compile."""
-    if new.replace(INSERTED_TEXT, "") != old.replace(INSERTED_TEXT, ""):
+def _without_contiguous(node: object) -> object:
+    """`x.contiguous()` -> `x`, repeatedly."""
+    while (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "contiguous"
+        and not node.args
+        and not node.keywords
+    ):
+        node = node.func.value
+    return node
+
+
+def _same_but_contiguous(old: object, new: object) -> bool:
+    """Equal syntax trees once every `.contiguous()` call is removed from both (positions ignored)."""
+    old, new = _without_contiguous(old), _without_contiguous(new)
+    if isinstance(old, list):
+        return (isinstance(new, list) and len(old) == len(new)
+                and all(_same_but_contiguous(a, b) for a, b in zip(old, new)))
+    if not isinstance(old, ast.AST):
+        return old == new
+    return type(old) is type(new) and all(
+        _same_but_contiguous(getattr(old, field, None), getattr(new, field, None)) for field in old._fields
+    )
+
+
+def _describe(error: SyntaxError) -> str:
+    where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+    return f"syntax error at {where} (Python {sys.version_info[0]}.{sys.version_info[1]}): {error.msg}"
+
+
+def _python_syntax_error(text: str) -> str | None:
+    """The interpreter's own account of why `text` is not Python, which names the right line."""
+    try:
+        _parse(text)
+    except SyntaxError as error:
+        return _describe(error)
+    except (RecursionError, MemoryError):
+        return "too deeply nested to parse"
+    return None
+
+
+def _parse(text: str) -> ast.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text.removeprefix(BOM))
+
+
+def _only_parentheses_added(old: str, new: str) -> bool:
+    """`old` is `new` less some `(` / `)` characters, equally many of each."""
+    extra = Counter(new)
+    extra.subtract(old)
+    if +extra != Counter({"(": extra["("], ")": extra["("]}) or -extra:
+        return False
+    remaining = iter(new)
+    return all(char in remaining for char in old)
+
+
+def _lines(text: str) -> list[str]:
+    """Split where the tokenizer ends lines (not at form feeds and the like, as `splitlines` does)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def verify_insertions(old: str, new: str) -> str | None:
+    """Why `new` is not `old` plus `.contiguous()` calls (and the parentheses they need), or None.
+
+    Text: only those characters were added, so comments, spacing and line endings are the user's.
+    Syntax tree: equal to the old one once every `.contiguous()` call is removed from both; top-level
+    statements whose lines are unchanged are equal without looking (insertions add no line).
+    """
+    if not _only_parentheses_added(old.replace(INSERTED_TEXT, ""), new.replace(INSERTED_TEXT, "")):
         return "the rewrite changed more than `.contiguous()` calls"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ast.parse(new.removeprefix(BOM), filename=path)
-    except (SyntaxError, ValueError) as error:
-        return f"the rewritten code does not parse ({error})"
-    return None
+        old_tree = _parse(old)
+    except SyntaxError as error:  # libcst's grammar is looser (it reads `except A, b:`): not Python here
+        return _describe(error)
+    except (RecursionError, MemoryError):
+        return "too deeply nested to check the rewrite"
+    try:
+        new_tree = _parse(new)
+    except SyntaxError as error:
+        return f"the rewritten code does not parse ({_describe(error)})"
+    except (RecursionError, MemoryError):
+        return "too deeply nested to check the rewrite"
+    old_lines, new_lines = _lines(old), _lines(new)
+    try:
+        same = len(old_tree.body) == len(new_tree.body) and all(
+            (old_lines[a.lineno - 1:a.end_lineno] == new_lines[b.lineno - 1:b.end_lineno])
+            or _same_but_contiguous(a, b)
+            for a, b in zip(old_tree.body, new_tree.body)
+        )
+    except RecursionError:
+        return "too deeply nested to check the rewrite"
+    return None if same else "the rewrite changed the meaning of the code beyond `.contiguous()` calls"

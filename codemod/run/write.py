@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 TEMP_SUFFIX = ".contiguify-tmp"
 
@@ -17,7 +16,8 @@ def write_atomically(path: str, data: bytes) -> None:
     real = os.path.realpath(path)
     mode = stat.S_IMODE(os.stat(real).st_mode)
     directory, name = os.path.split(real)
-    descriptor, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=TEMP_SUFFIX, dir=directory)
+    temp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
