@@ -132,6 +132,8 @@ def rewrite_bytes(job: Job) -> FileResult:
         return FileResult(job.path, error=f"cannot decode as {error.encoding} at line {line}: {error.reason}")
     except LookupError as error:
         return FileResult(job.path, error=f"cannot decode: {error}")
+    if text.encode(codec, errors="replace") != job.data:  # codecs with two spellings of a character
+        return FileResult(job.path, error=f"{codec} does not give back the same bytes; left untouched")
     bom = BOM if text.startswith(BOM) else ""
 
     from libcst import ParserSyntaxError

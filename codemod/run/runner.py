@@ -97,7 +97,10 @@ def _rewrite(
             settled[index] = replace(result, path=jobs[index].path)
         if cache is not None and not (result.error or "").startswith(INTERNAL_ERROR):
             cache.store(job, result)
-    return [result for result in settled if result is not None]
+    results = [result for result in settled if result is not None]
+    if len(results) != len(jobs):  # results go back by position: a gap would shift every later file
+        raise RuntimeError("a file was left without a result")
+    return results
 
 
 def rewrite_jobs(

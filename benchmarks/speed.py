@@ -1,0 +1,250 @@
+"""How fast `contiguify check` is on a checkout-sized tree and on a large tree, next to ruff.
+
+    python benchmarks/speed.py [--repeat N] [--large PATH] [--skip-large]
+
+Tree (a) is built in a temporary directory to the size of a ComfyUI-WanVideoWrapper checkout
+(145 files, about 40k lines): the fixture `multitalk.py` with its package, a large module that
+imports and uses the target classes without defining them (as upstream's model code does), and
+ordinary modules of the running interpreter's standard library. Tree (b) is the running
+interpreter's site-packages unless `--large` names another.
+
+Every timing is the whole command as a user runs it (interpreter start included), the median of
+`--repeat` runs, with the minimum beside it. "first" runs each start from an empty result cache,
+"repeated" runs share one that an earlier run filled. ruff runs as `ruff check --select E9 --no-cache`.
+PYTHONDONTWRITEBYTECODE is cleared for the timed commands: an installed package has its bytecode
+compiled, and a run that compiles every module of its own measures the compiler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE_CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+CHECKOUT_FILES = 145
+SKIPPED_STDLIB = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__", "turtledemo"}
+
+MODEL_USE = b'''
+
+from ..multitalk.multitalk import SingleStreamAttention, SingleStreamMultiAttention
+
+
+class AudioBlock:
+    """Builds the audio cross-attention the way upstream's model code does."""
+
+    def __init__(self, dim, heads, multi):
+        cls = SingleStreamMultiAttention if multi else SingleStreamAttention
+        self.audio_cross_attn = cls(dim=dim, encoder_hidden_states_dim=768, num_heads=heads)
+'''
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n")
+
+
+def _stdlib_modules() -> list[Path]:
+    """Ordinary modules of 60 to 700 lines, in a fixed order."""
+    found: list[Path] = []
+    for root, directories, files in os.walk(sysconfig.get_paths()["stdlib"]):
+        directories[:] = sorted(name for name in directories if name not in SKIPPED_STDLIB)
+        found.extend(Path(root, name) for name in sorted(files) if name.endswith(".py"))
+    return [path for path in found if 60 <= _lines(path) <= 700]
+
+
+def build_checkout(destination: Path) -> Path:
+    """Tree (a): 145 files; the same files on every run of this script with the same Python."""
+    shutil.copytree(FIXTURE_CHECKOUT, destination, ignore=shutil.ignore_patterns("__pycache__"))
+    modules = _stdlib_modules()
+    largest = max(modules, key=_lines)
+    model = destination / "wanvideo" / "modules" / "model.py"
+    model.write_bytes(largest.read_bytes() + MODEL_USE)
+    have = sum(1 for _ in destination.rglob("*.py"))
+    wanted = CHECKOUT_FILES - have
+    others = [path for path in modules if path != largest]
+    step = len(others) / wanted
+    for number in range(wanted):
+        source = others[int(number * step)]
+        folder = destination / "nodes" / f"group{number // 20}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{number:03d}_{source.name}").write_bytes(source.read_bytes())
+    return destination
+
+
+def count_tree(tree: Path) -> tuple[int, int]:
+    """Files and lines that contiguify looks at, found the way it finds them."""
+    from codemod.run.files import iter_candidates, read_source
+
+    files = lines = 0
+    for candidate in iter_candidates([str(tree)]):
+        source = read_source(candidate.path)
+        if candidate.problem is None and not isinstance(source, str):
+            files += 1
+            lines += source.data.count(b"\n")
+    return files, lines
+
+
+def contiguify_command() -> list[str]:
+    script = Path(sys.executable).with_name("contiguify")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "codemod"]
+
+
+def ruff_command() -> list[str] | None:
+    beside = Path(sys.executable).with_name("ruff")
+    found = str(beside) if beside.exists() else shutil.which("ruff")
+    return [found, "check", "--select", "E9", "--no-cache", "--quiet"] if found else None
+
+
+class Progress:
+    """`benchmark: <what> 3/10` on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def show(self, text: str) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\r\x1b[Kbenchmark: {text}")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        self.show("")
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+
+
+def environment(**extra: str) -> dict[str, str]:
+    variables = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    return {**variables, **extra}
+
+
+def timed(
+    label: str, command: Sequence[str], repeat: int, progress: Progress,
+    before: Callable[[], dict[str, str]] | None = None,
+) -> list[float]:
+    """Wall times of `repeat` runs; `before` prepares each run and returns its environment."""
+    times = []
+    for number in range(repeat):
+        variables = before() if before is not None else environment()
+        progress.show(f"{label} {number + 1}/{repeat}")
+        start = time.perf_counter()
+        finished = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=variables)
+        times.append(time.perf_counter() - start)
+        if finished.returncode not in (0, 1, 2):
+            raise SystemExit(f"{label}: exit {finished.returncode}\n{finished.stderr.decode(errors='replace')}")
+    return times
+
+
+def row(label: str, times: Sequence[float], files: int, lines: int) -> str:
+    median = statistics.median(times)
+    return (f"  {label:<34} {median:8.3f} s  (min {min(times):.3f})  "
+            f"{files / median:10,.0f} files/s  {lines / median:12,.0f} lines/s")
+
+
+class CacheDirs:
+    """Fresh or shared result caches, all under one temporary directory."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.count = 0
+
+    def fresh(self) -> dict[str, str]:
+        self.count += 1
+        return environment(CONTIGUIFY_CACHE_DIR=str(self.base / f"fresh{self.count}"))
+
+    def shared(self) -> dict[str, str]:
+        return environment(CONTIGUIFY_CACHE_DIR=str(self.base / "shared"))
+
+
+def bench_tree(name: str, tree: Path, repeat: int, caches: CacheDirs, progress: Progress) -> list[str]:
+    files, lines = count_tree(tree)
+    check = [*contiguify_command(), "check", str(tree)]
+    lines_out = [f"({name}) {tree}: {files:,} files, {lines:,} lines"]
+    timed(f"{name} warm-up", check, 1, progress, caches.shared)  # page cache, and the shared result cache
+    ruff = ruff_command()
+    if ruff is not None:
+        timed(f"{name} ruff warm-up", [*ruff, str(tree)], 1, progress)
+    lines_out.append(row("contiguify check, first run", timed(f"{name} first", check, repeat, progress, caches.fresh),
+                         files, lines))
+    lines_out.append(row("contiguify check, repeated run",
+                         timed(f"{name} repeated", check, repeat, progress, caches.shared), files, lines))
+    if ruff is not None:
+        lines_out.append(row("ruff check --select E9 --no-cache", timed(f"{name} ruff", [*ruff, str(tree)], repeat,
+                                                                        progress), files, lines))
+    else:
+        lines_out.append("  ruff: not installed")
+    return lines_out
+
+
+def bench_start(repeat: int, progress: Progress) -> str:
+    """The floor under every contiguify run: starting this interpreter, with its site packages."""
+    times = timed("interpreter start", [sys.executable, "-c", "pass"], repeat, progress)
+    return f"python -c pass (interpreter start): {statistics.median(times):.3f} s (min {min(times):.3f})"
+
+
+def bench_one_file(tree: Path, repeat: int, caches: CacheDirs, progress: Progress, scratch: Path) -> list[str]:
+    """What a pre-commit hook runs: `contiguify fix FILE` on the file with the targets, unfixed each time."""
+    original = tree / "multitalk" / "multitalk.py"
+    copy = scratch / "multitalk.py"
+    other = next((tree / "nodes").rglob("*.py"))
+
+    def unfixed_and_fresh() -> dict[str, str]:
+        shutil.copyfile(original, copy)
+        return caches.fresh()
+
+    def unfixed_and_shared() -> dict[str, str]:
+        shutil.copyfile(original, copy)
+        return caches.shared()
+
+    fix = [*contiguify_command(), "fix", str(copy)]
+    lines_original = _lines(original)
+    return [
+        "(pre-commit) one file",
+        row("fix multitalk.py, first run", timed("fix first", fix, repeat, progress, unfixed_and_fresh),
+            1, lines_original),
+        row("fix multitalk.py, repeated run", timed("fix repeated", fix, repeat, progress, unfixed_and_shared),
+            1, lines_original),
+        row("check a file without targets", timed("check other", [*contiguify_command(), "check", str(other)],
+                                                   repeat, progress, caches.fresh), 1, _lines(other)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=10, help="runs per timing (default 10)")
+    parser.add_argument("--large", type=Path, default=Path(sysconfig.get_paths()["purelib"]),
+                        help="the large tree (default: this interpreter's site-packages)")
+    parser.add_argument("--skip-large", action="store_true", help="time tree (a) only")
+    arguments = parser.parse_args()
+    progress = Progress()
+    print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}")
+    print(f"python {platform.python_version()} ({sys.executable})")
+    ruff = ruff_command()
+    if ruff is not None:
+        version = subprocess.run([ruff[0], "--version"], check=True, capture_output=True, text=True).stdout.strip()
+        print(f"{version}")
+    print(f"median of {arguments.repeat} runs each\n")
+    with tempfile.TemporaryDirectory(prefix="contiguify-bench-") as scratch:
+        base = Path(scratch)
+        caches = CacheDirs(base / "caches")
+        tree = build_checkout(base / "ComfyUI-WanVideoWrapper")
+        report = [bench_start(arguments.repeat, progress)]
+        report += bench_tree("a", tree, arguments.repeat, caches, progress)
+        report += bench_one_file(tree, arguments.repeat, caches, progress, base)
+        if not arguments.skip_large:
+            report += bench_tree("b", arguments.large, max(3, arguments.repeat // 3), caches, progress)
+        progress.clear()
+        print("\n".join(report))
+
+
+if __name__ == "__main__":
+    main()

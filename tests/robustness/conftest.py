@@ -1,0 +1,62 @@
+"""Each test gets its own result cache, and a way to run the command line and see what it touched."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from codemod.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = ROOT / "fixtures" / "cases"
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(cache))
+    monkeypatch.delenv("CONTIGUIFY_NO_CACHE", raising=False)
+    yield cache
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capfd: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
+    """`contiguify ARGS` in this process: exit code, stdout, stderr."""
+
+    def run(*args: str) -> Outcome:
+        capfd.readouterr()
+        code = main(list(args))
+        captured = capfd.readouterr()
+        return Outcome(code, captured.out, captured.err)
+
+    return run
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What `fix` must leave alone in a file it does not change."""
+
+    data: bytes
+    mtime_ns: int
+    mode: int
+
+    @classmethod
+    def of(cls, path: Path) -> Snapshot:
+        status = path.stat()
+        return cls(path.read_bytes(), status.st_mtime_ns, status.st_mode)
+
+
+def all_files(root: Path) -> set[str]:
+    return {os.path.relpath(os.path.join(folder, name), root)
+            for folder, _, names in os.walk(root) for name in names}

@@ -1,0 +1,87 @@
+"""The run around the rewrite: worker processes give what one process gives, in order; a failing file
+or a dying worker costs that file alone; identical files are parsed once."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from pathlib import Path
+
+import pytest
+
+from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.results import FileResult
+from codemod.run import runner
+from codemod.run.cache import ResultCache
+from codemod.run.process import Job, rewrite_bytes, settle_without_parsing
+
+from .conftest import CASES
+
+TARGETS = parse_targets(DEFAULT_TARGETS)
+
+
+def _jobs() -> list[Job]:
+    """Every fixture case, one of them twice, and files without targets between them."""
+    jobs = []
+    cases = sorted(CASES.glob("*.in.py"))
+    for number, path in enumerate([*cases, cases[0]]):
+        jobs.append(Job(f"{number:02d}_{path.name}", path.read_bytes(), "seed", TARGETS))
+        jobs.append(Job(f"{number:02d}_plain.py", b"x = %d\n" % number, "seed", TARGETS))
+    return jobs
+
+
+def _uses_workers(jobs: list[Job]) -> bool:
+    return runner._parallel_saving([job for job in jobs if settle_without_parsing(job) is None], 2) > runner.POOL_COST_S
+
+
+def test_worker_processes_give_the_results_of_one_process_in_order() -> None:
+    jobs = _jobs()
+    assert _uses_workers(jobs)
+    assert runner.rewrite_jobs(jobs, 2) == [rewrite_bytes(job) for job in jobs]
+
+
+def test_a_failing_file_is_an_error_of_its_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def failing(job: Job) -> FileResult:
+        if job.path == "bad.py":
+            raise AssertionError("a defect")
+        return rewrite_bytes(job)
+
+    monkeypatch.setattr(runner, "rewrite_bytes", failing)
+    data = (CASES / "jan2026.in.py").read_bytes()
+    cache = ResultCache(str(tmp_path))
+    results = runner.rewrite_jobs([Job("bad.py", data, "seed", TARGETS), Job("good.py", data + b"\n", "seed", TARGETS)],
+                                  1, cache=cache)
+    assert results[0] == FileResult("bad.py", error="internal error: AssertionError: a defect")
+    assert results[1].changed
+    assert cache.lookup(Job("bad.py", data, "seed", TARGETS)) is None  # a defect is not remembered
+
+
+@pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the defect reaches workers through fork")
+def test_a_dying_worker_costs_nothing_but_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = os.getpid()
+
+    def dying(job: Job) -> FileResult:
+        if os.getpid() != parent and job.path.endswith("jan2026.in.py"):
+            os._exit(1)
+        return rewrite_bytes(job)
+
+    monkeypatch.setattr(runner, "rewrite_bytes", dying)
+    jobs = _jobs()
+    assert _uses_workers(jobs)
+    assert runner.rewrite_jobs(jobs, 2) == [rewrite_bytes(job) for job in jobs]
+
+
+def test_identical_files_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed: list[str] = []
+
+    def counting(job: Job) -> FileResult:
+        parsed.append(job.path)
+        return rewrite_bytes(job)
+
+    monkeypatch.setattr(runner, "rewrite_bytes", counting)
+    data = (CASES / "jan2026.in.py").read_bytes()
+    jobs = [Job(f"copy{number}.py", data, "seed", TARGETS) for number in range(5)]
+    results = runner.rewrite_jobs(jobs, 1)
+    assert parsed == ["copy0.py"]
+    assert [result.path for result in results] == [job.path for job in jobs]
+    assert all(result.changed and result.new == results[0].new for result in results)
