@@ -12,7 +12,6 @@ import click
 
 from codemod import __version__
 from codemod.config import ConfigError, load_config
-from codemod.explain.command import explain
 from codemod.match.patterns import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
 from codemod.options import Options
 from codemod.results import FileResult
@@ -40,6 +39,8 @@ def _common_options(command: F) -> F:
         click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal)."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
                      help="Worker processes for parsing (default: number of CPUs)."),
+        click.option("--no-cache", is_flag=True,
+                     help="Compute every result afresh; read and write no cache (also CONTIGUIFY_NO_CACHE=1)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -48,7 +49,7 @@ def _common_options(command: F) -> F:
 
 def build_options(
     profile: str | None, targets: Sequence[str], strict: bool | None, output_format: str,
-    color: bool | None, jobs: int | None,
+    color: bool | None, jobs: int | None, no_cache: bool,
 ) -> Options:
     """Command line over `[tool.contiguify]` over the defaults, checked once."""
     try:
@@ -71,6 +72,7 @@ def build_options(
         color=sys.stdout.isatty() if color is None else color,
         jobs=jobs or os.cpu_count() or 1,
         exclude=tuple(config.get("exclude", ())),
+        cache=not no_cache,
     )
 
 
@@ -85,14 +87,15 @@ def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[F
         data = sys.stdin.buffer.read()
         job = Job("-", data, options.profile, parse_targets(options.targets))
         return rewrite_jobs([job], 1), data
-    return run_paths(paths or (".",), options, write=write), None
+    return run_paths(paths or (".",), options, write=write, cache=options.cache), None
 
 
 def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, changed_is_failure: bool) -> int:
-    from codemod.report.json_report import render_json
     from codemod.report.text import file_lines, summary_line
 
     if options.output_format == "json":
+        from codemod.report.json_report import render_json
+
         click.echo(render_json(results), nl=False)
     for result in results:
         for line in file_lines(result, wrote=wrote):
@@ -107,7 +110,21 @@ def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, cha
     return EXIT_CLEAN
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """`explain` is imported when asked for: check and fix, run on every commit, never load it."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), "explain"])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == "explain":
+            from codemod.explain.command import explain
+
+            return explain
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="contiguify")
 def cli() -> None:
     """Insert `.contiguous()` into the MultiTalk attention forwards of a ComfyUI-WanVideoWrapper checkout."""
@@ -116,11 +133,11 @@ def cli() -> None:
 @cli.command()
 @_common_options
 def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-          output_format: str, color: bool | None, jobs: int | None) -> None:
+          output_format: str, color: bool | None, jobs: int | None, no_cache: bool) -> None:
     """Print the diff fix would apply. Exit 0: nothing to change, 1: changes needed, 2: errors."""
     from codemod.report.diff import colorize, file_diff
 
-    options = build_options(profile, targets, strict, output_format, color, jobs)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
     results, _ = _run(paths, options, write=False)
     if options.output_format == "text":
         stdout = sys.stdout.buffer
@@ -135,9 +152,10 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
 @_common_options
 @click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-        output_format: str, color: bool | None, jobs: int | None, exit_zero_even_if_changed: bool) -> None:
+        output_format: str, color: bool | None, jobs: int | None, no_cache: bool,
+        exit_zero_even_if_changed: bool) -> None:
     """Rewrite files in place. Exit 0: nothing changed, 1: something changed, 2: errors."""
-    options = build_options(profile, targets, strict, output_format, color, jobs)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
     results, stdin_data = _run(paths, options, write=True)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
@@ -156,9 +174,6 @@ def list_sites() -> None:
     for profile in all_profiles().values():
         for site in profile.sites():
             click.echo(f"{profile.name}\t{site.id}\t{site.summary}\t{site.before}  ->  {site.after}")
-
-
-cli.add_command(explain)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,11 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 KNOWN_KEYS = {"targets": list, "profile": str, "strict": bool, "exclude": list}
 
 
@@ -32,6 +27,10 @@ def load_config(start: Path) -> Mapping[str, Any]:
     path = find_pyproject(start.resolve())
     if path is None:
         return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:

@@ -19,3 +19,4 @@ class Options:
     color: bool = False
     jobs: int = 1
     exclude: tuple[str, ...] = ()
+    cache: bool = True

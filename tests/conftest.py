@@ -1,17 +1,11 @@
-"""Paths and the rewrite call shared by the suites."""
+"""What every suite shares: a private result cache."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures"
-CASES = FIXTURES / "cases"
-CHECKOUT = FIXTURES / "wanvideowrapper"
 
-
-@pytest.fixture
-def fixtures_dir() -> Path:
-    return FIXTURES
+@pytest.fixture(autouse=True)
+def private_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own result cache, never the user's."""
+    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("contiguify-cache")))

@@ -44,6 +44,17 @@ class ScopedTransformer(cst.CSTTransformer):
         self.current: TargetMethod | None = None
         self.role = ""
 
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        """Outside target methods only a class can lead to one: no other statement is entered."""
+        if (
+            self.current is None
+            and isinstance(node, cst.BaseStatement)
+            and not isinstance(node, cst.ClassDef)
+            and id(node) not in self._roles
+        ):
+            return False
+        return super().on_visit(node)
+
     def enter_target(self, target: TargetMethod) -> None:
         """Hook for per-method state; called when the transformer enters a target method."""
 
