@@ -165,3 +165,11 @@ def test_boundary_profile_from_the_command_line(checkout: Path) -> None:
     code, out, _ = invoke("check", "--profile", "boundary", "wanvideowrapper")
     assert code == 1
     assert b"+            q.contiguous(), encoder_k.contiguous(), encoder_v.contiguous()" in out
+
+
+def test_readme_site_table_names_every_seed_site() -> None:
+    from codemod.rewrite.profiles import get_profile
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    table_ids = [line.split("`")[1] for line in readme.splitlines() if line.startswith("| `single.") or line.startswith("| `multi.")]
+    assert table_ids == [site.id for site in get_profile("seed").sites()]
