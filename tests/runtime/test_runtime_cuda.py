@@ -49,7 +49,9 @@ HAS_TRITON = importlib.util.find_spec("triton") is not None
 HAS_SAGE = importlib.util.find_spec("sageattention") is not None
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")]
-needs_fp8 = pytest.mark.skipif(not HAS_FP8, reason="needs a CUDA GPU with FP8 tensor cores (sm_89+) for torch._scaled_mm and Triton fp8 dots")
+needs_fp8 = pytest.mark.skipif(
+    not HAS_FP8, reason="needs a CUDA GPU with FP8 tensor cores (sm_89+) for torch._scaled_mm and Triton fp8 dots"
+)
 needs_triton = pytest.mark.skipif(not HAS_TRITON, reason="needs a CUDA GPU with Triton installed")
 needs_sage = pytest.mark.skipif(not HAS_SAGE, reason="SageAttention is not installed (wheels/sageattention-1.0.6)")
 SAGE_DEFECT = (
