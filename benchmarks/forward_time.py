@@ -21,9 +21,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from codemod.runtime.loader import Checkouts  # noqa: E402
-from codemod.runtime.modes import BF16_SDPA, FP8, Mode, prepare  # noqa: E402
-from codemod.runtime.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward  # noqa: E402
+from codemod.runtime.loader import Checkouts
+from codemod.runtime.modes import BF16_SDPA, FP8, Mode, prepare
+from codemod.runtime.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward
 
 VARIANTS = ("original", "seed", "boundary")
 PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))

@@ -84,7 +84,7 @@ def replace_link_call(node: cst.BaseExpression, old: cst.Call, new: cst.BaseExpr
     if node is old:
         return new
     if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
-        raise ValueError("the call to replace is not a link of this chain")
+        raise TypeError("the call to replace is not a link of this chain")
     inner = replace_link_call(node.func.value, old, new)
     return node.with_changes(func=node.func.with_changes(value=inner))
 

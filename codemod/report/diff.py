@@ -13,9 +13,7 @@ NO_NEWLINE = "\\ No newline at end of file\n"
 
 def _lines(diff: Iterator[str]) -> Iterator[str]:
     for line in diff:
-        if line.startswith(("---", "+++", "@@")):
-            yield line
-        elif line.endswith("\n"):
+        if line.endswith("\n") or line.startswith(("---", "+++", "@@")):
             yield line
         else:
             yield line + "\n" + NO_NEWLINE
