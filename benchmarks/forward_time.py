@@ -3,7 +3,9 @@
 Real shape (Wan 14B: dim 5120, 40 heads, 32 audio tokens per frame, 21 latent frames of 48x48),
 bf16 and FP8 linears, single- and two-speaker paths, on one CUDA GPU. The three variants run
 interleaved (a round times each once, in rotating order) so that clock and thermal drift hit
-them alike; each pass reports the median over its rounds and the spread (min-max) in ms.
+them alike. Each pass reports every variant's median over its rounds in ms; a rewrite's cost is
+the median over all rounds of its time divided by the original's time in the same round (paired,
+so drift between rounds cancels), with the interquartile range of those ratios.
 
     python benchmarks/forward_time.py [--rounds 25] [--passes 2] [--json out.json]
 """
@@ -50,6 +52,7 @@ def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, pass
             run_forward(model, inputs)
     torch.cuda.synchronize()
     per_pass: list[dict[str, dict[str, float]]] = []
+    ratios: dict[str, list[float]] = {name: [] for name in VARIANTS[1:]}
     for _ in range(passes):
         samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
         for round_index in range(rounds):
@@ -59,9 +62,22 @@ def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, pass
         per_pass.append(
             {name: {"median": statistics.median(times), "min": min(times), "max": max(times)} for name, times in samples.items()}
         )
+        for name, collected in ratios.items():
+            collected.extend(t / base for t, base in zip(samples[name], samples["original"]))
     del models, outputs
     torch.cuda.empty_cache()
-    return {"mode": mode.name, "path": path.name, "bitwise_equal_to_original": dict(zip(VARIANTS, bitwise)), "passes": per_pass}
+    paired = {name: _summary(values) for name, values in ratios.items()}
+    return {"mode": mode.name, "path": path.name, "bitwise_equal_to_original": dict(zip(VARIANTS, bitwise)),
+            "passes": per_pass, "ratio_to_original": paired}
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return {"median": median, "q1": q1, "q3": q3}
+
+
+def _percent(ratio: dict[str, float]) -> str:
+    return f"{(ratio['median'] - 1) * 100:+.1f}% [{(ratio['q1'] - 1) * 100:+.1f}, {(ratio['q3'] - 1) * 100:+.1f}]"
 
 
 def main() -> int:
@@ -74,7 +90,8 @@ def main() -> int:
         print("forward_time: needs a CUDA GPU", file=sys.stderr)
         return 2
     card = torch.cuda.get_device_name()
-    header = f"{card}, torch {torch.__version__}, CUDA {torch.version.cuda}; median of {args.rounds} interleaved rounds per pass"
+    header = (f"{card}, torch {torch.__version__}, CUDA {torch.version.cuda}; {args.passes} passes of {args.rounds} "
+              "interleaved rounds; ms: median per pass; cost: median of per-round ratios to the original [quartiles]")
     print(header)
     results = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -83,7 +100,7 @@ def main() -> int:
             for path in PATHS:
                 results.append(bench(checkouts, mode, path, args.rounds, args.passes))
         checkouts.unload()
-    print("| mode | path | original ms | seed ms | boundary ms | seed vs original | boundary vs original | outputs equal (seed, boundary) |")
+    print("| mode | path | original ms | seed ms | boundary ms | seed vs original [IQR] | boundary vs original [IQR] | outputs equal (seed, boundary) |")
     print("|---|---|---|---|---|---|---|---|")
     for result in results:
         passes = result["passes"]
@@ -91,10 +108,9 @@ def main() -> int:
         cells = []
         for name in VARIANTS:
             cells.append(" / ".join(f"{one[name]['median']:.2f}" for one in passes))
-        base = statistics.median(one["original"]["median"] for one in passes)
-        deltas = [
-            f"{(statistics.median(one[name]['median'] for one in passes) / base - 1) * 100:+.1f}%" for name in VARIANTS[1:]
-        ]
+        paired = result["ratio_to_original"]
+        assert isinstance(paired, dict)
+        deltas = [_percent(paired[name]) for name in VARIANTS[1:]]
         equal = result["bitwise_equal_to_original"]
         assert isinstance(equal, dict)
         print(f"| {result['mode']} | {result['path']} | {' | '.join(cells)} | {' | '.join(deltas)} | {equal['seed']}, {equal['boundary']} |")

@@ -32,7 +32,7 @@ report_status=$?
 
 # --- benchmarks ------------------------------------------------------------------------------------------
 # Forward time of original / seed / boundary at the real shape, bf16 and FP8, single- and two-speaker.
-python3 benchmarks/forward_time.py --rounds 25 --passes 2 --json "$OUT/forward_time.json" \
+python3 benchmarks/forward_time.py --rounds 50 --passes 2 --json "$OUT/forward_time.json" \
     > "$OUT/forward_time.md" 2>> "$OUT/cuda-tests.log"
 bench_status=$?
 
