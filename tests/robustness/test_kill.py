@@ -104,8 +104,10 @@ def test_sigkill_leaves_every_file_old_or_new(tmp_path: Path, own_cache: Path) -
         assert all(name.endswith(TEMP_SUFFIX) and not name.endswith(".py") for name in leftovers), leftovers
 
     assert partial_rounds >= ROUNDS // 2, "the kills did not land while files were being written"
+    still_old = sum(path.read_bytes() != new[path] for path in paths)
     finished = subprocess.run(_command("fix", str(tree)), check=False, env=environment, capture_output=True)
-    assert finished.returncode == 1, finished.stderr.decode()
+    # The last kill may land after the last write: then nothing is left to do.
+    assert finished.returncode == (1 if still_old else 0), finished.stderr.decode()[-2000:]
     assert all(path.read_bytes() == new[path] for path in paths)
     again = subprocess.run(_command("check", str(tree)), check=False, env=environment, capture_output=True)
     assert again.returncode == 0
