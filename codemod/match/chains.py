@@ -27,7 +27,6 @@ class Chain:
     """`root.a(...).b(...)`: the dotted root (`None` when it is not a plain name) and the links a, b."""
 
     root: str | None
-    root_contiguous: int
     links: tuple[Link, ...]
 
     @property
@@ -71,7 +70,7 @@ def decompose(node: cst.BaseExpression) -> Chain:
         Link(name, call, after)
         for (name, call), after in zip(reversed(reversed_links), reversed(contiguous_counts))
     )
-    return Chain(root=dotted_name(node), root_contiguous=pending, links=links)
+    return Chain(root=dotted_name(node), links=links)
 
 
 def contiguous_of(node: cst.BaseExpression) -> cst.Call:
