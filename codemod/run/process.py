@@ -121,8 +121,11 @@ def settle_without_parsing(job: Job) -> FileResult | None:
 def rewrite_bytes(job: Job) -> FileResult:
     """The result for one file; bad input becomes an error result, and the file keeps its bytes."""
     settled = settle_without_parsing(job)
-    if settled is not None:
-        return settled
+    return settled if settled is not None else rewrite_candidate(job)
+
+
+def rewrite_candidate(job: Job) -> FileResult:
+    """`rewrite_bytes` for a file that `settle_without_parsing` left to parse: decode, rewrite, verify."""
     try:
         text, codec = decode(job.data)
     except SyntaxError as error:

@@ -16,7 +16,7 @@ from codemod.match.patterns import parse_targets
 from codemod.options import Options
 from codemod.results import FileResult
 from codemod.run.files import Source, iter_candidates, read_source
-from codemod.run.process import Job, rewrite_bytes, settle_without_parsing
+from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
 from codemod.run.progress import Progress
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ INTERNAL_ERROR = "internal error"
 
 
 def _rewrite_guarded(job: Job) -> FileResult:
-    """`rewrite_bytes`, with a defect in the rewrite turned into an error for this file alone."""
+    """`rewrite_candidate`, with a defect in the rewrite turned into an error for this file alone."""
     try:
-        return rewrite_bytes(job)
+        return rewrite_candidate(job)
     except Exception as error:  # noqa: BLE001 - one file's failure must not end the run
         return FileResult(job.path, error=f"{INTERNAL_ERROR}: {type(error).__name__}: {error}")
 

@@ -13,7 +13,7 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run import runner
 from codemod.run.cache import ResultCache
-from codemod.run.process import Job, rewrite_bytes, settle_without_parsing
+from codemod.run.process import Job, rewrite_bytes, rewrite_candidate, settle_without_parsing
 
 from .conftest import CASES
 
@@ -44,9 +44,9 @@ def test_a_failing_file_is_an_error_of_its_own(monkeypatch: pytest.MonkeyPatch, 
     def failing(job: Job) -> FileResult:
         if job.path == "bad.py":
             raise AssertionError("a defect")
-        return rewrite_bytes(job)
+        return rewrite_candidate(job)
 
-    monkeypatch.setattr(runner, "rewrite_bytes", failing)
+    monkeypatch.setattr(runner, "rewrite_candidate", failing)
     data = (CASES / "jan2026.in.py").read_bytes()
     cache = ResultCache(str(tmp_path))
     results = runner.rewrite_jobs([Job("bad.py", data, "seed", TARGETS), Job("good.py", data + b"\n", "seed", TARGETS)],
@@ -63,9 +63,9 @@ def test_a_dying_worker_costs_nothing_but_time(monkeypatch: pytest.MonkeyPatch) 
     def dying(job: Job) -> FileResult:
         if os.getpid() != parent and job.path.endswith("jan2026.in.py"):
             os._exit(1)
-        return rewrite_bytes(job)
+        return rewrite_candidate(job)
 
-    monkeypatch.setattr(runner, "rewrite_bytes", dying)
+    monkeypatch.setattr(runner, "rewrite_candidate", dying)
     jobs = _jobs()
     assert _uses_workers(jobs)
     assert runner.rewrite_jobs(jobs, 2) == [rewrite_bytes(job) for job in jobs]
@@ -76,9 +76,9 @@ def test_identical_files_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> Non
 
     def counting(job: Job) -> FileResult:
         parsed.append(job.path)
-        return rewrite_bytes(job)
+        return rewrite_candidate(job)
 
-    monkeypatch.setattr(runner, "rewrite_bytes", counting)
+    monkeypatch.setattr(runner, "rewrite_candidate", counting)
     data = (CASES / "jan2026.in.py").read_bytes()
     jobs = [Job(f"copy{number}.py", data, "seed", TARGETS) for number in range(5)]
     results = runner.rewrite_jobs(jobs, 1)
