@@ -22,8 +22,9 @@ from pathlib import Path
 from codemod.explain.sites import site_positions
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import SiteStatus, TargetResult
-from codemod.rewrite.engine import Profile, rewrite_module_source
+from codemod.rewrite.engine import Profile
 from codemod.rewrite.profiles import all_profiles
+from codemod.run.process import BOM, Job, rewrite_bytes
 from codemod.runtime.backends import register_backends
 from codemod.runtime.record import SourcePosition
 
@@ -32,7 +33,6 @@ FIXTURES = REPO_ROOT / "fixtures"
 CHECKOUT = FIXTURES / "wanvideowrapper"
 CASES = FIXTURES / "cases"
 MULTITALK = Path("multitalk") / "multitalk.py"
-BOM = "\ufeff"
 
 _copy_numbers = itertools.count()
 
@@ -58,13 +58,15 @@ def variants(cases: Path = CASES) -> list[Variant]:
 
 @functools.cache
 def rewrite(source: str, profile: Profile) -> tuple[str, tuple[TargetResult, ...]]:
-    """`source` rewritten by `profile` with the default targets; a BOM is taken off and put back.
+    """`source` rewritten by `profile` with the default targets, through the same path as `contiguify fix`.
 
     Cached: loading the original labels its present sites with the same rewrite that loading each copy needs.
     """
-    bom = BOM if source.startswith(BOM) else ""
-    new_source, results = rewrite_module_source(source.removeprefix(BOM), profile, parse_targets(DEFAULT_TARGETS))
-    return bom + new_source, results
+    job = Job(str(MULTITALK), source.encode("utf-8"), profile.name, parse_targets(DEFAULT_TARGETS))
+    result = rewrite_bytes(job)
+    if result.error is not None or result.new is None:
+        raise ValueError(f"cannot rewrite {MULTITALK} with {profile.name}: {result.error}")
+    return result.new.decode("utf-8"), result.targets
 
 
 def site_positions_of(

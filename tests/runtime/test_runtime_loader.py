@@ -10,9 +10,9 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
+from codemod.run.process import BOM
 from codemod.runtime.backends import STRICT_FP8
 from codemod.runtime.loader import (
-    BOM,
     CASES,
     Checkouts,
     load_checkout,
