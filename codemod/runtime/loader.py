@@ -26,6 +26,7 @@ from codemod.rewrite.engine import Profile
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.process import BOM, Job, rewrite_bytes
 from codemod.runtime.backends import register_backends
+from tests.fixture_cases import cases as all_cases
 from codemod.runtime.record import SourcePosition
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -52,8 +53,8 @@ def read_source(path: Path) -> str:
 
 
 def variants(cases: Path = CASES) -> list[Variant]:
-    """Every `<name>.in.py` under `cases`, sorted by name."""
-    return [Variant(path.name.removesuffix(".in.py"), read_source(path)) for path in sorted(cases.glob("*.in.py"))]
+    """Every drop-in case under `cases` (one `cases.toml` does not place elsewhere), sorted by name."""
+    return [Variant(case.name, read_source(case.source)) for case in all_cases(cases) if case.drop_in]
 
 
 @functools.cache

@@ -12,6 +12,7 @@ pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops"
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.process import BOM
 from codemod.runtime.backends import STRICT_FP8
+from tests.fixture_cases import cases
 from codemod.runtime.loader import (
     CASES,
     Checkouts,
@@ -23,10 +24,10 @@ from codemod.runtime.loader import (
 from codemod.runtime.scenarios import SMALL, attention_class, build_models
 
 
-def test_every_case_is_a_variant() -> None:
+def test_every_drop_in_case_is_a_variant() -> None:
     names = [variant.name for variant in variants()]
-    assert names == sorted(path.name.removesuffix(".in.py") for path in CASES.glob("*.in.py"))
-    assert "jan2026" in names
+    assert names == [case.name for case in cases() if case.drop_in]
+    assert "jan2026" in names and "comfyui_core" not in names
 
 
 @pytest.mark.parametrize("profile", list(all_profiles()))
