@@ -163,11 +163,12 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if importer is None:
             return None
         on_behalf = importer.f_code.co_filename == _ON_BEHALF
-        if not (below_stub or package is not None or on_behalf or self._is_under_test(importer.f_code.co_filename)):
-            return None  # a missing top-level module asked for by code outside the checkout (torch's optional ones)
+        top_level = not below_stub and package is None
+        if top_level and (on_behalf or not self._is_under_test(importer.f_code.co_filename)):
+            return None  # asked for by code outside the checkout (torch's optional modules), or only by the recorder
         if not on_behalf and self._guarded(importer):
             return None
-        if not below_stub and package is None and self._origin is not None:
+        if top_level and self._origin is not None:
             found = self._from_ancestor(fullname, importer.f_code.co_filename)
             if found is not None:
                 return found
