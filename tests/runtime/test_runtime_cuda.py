@@ -225,7 +225,7 @@ KERNEL_SHAPES = [
 @needs_triton
 @pytest.mark.parametrize("shape", KERNEL_SHAPES)
 def test_triton_strict_kernel_is_right_on_contiguous_inputs(shape: tuple[int, ...]) -> None:
-    from codemod.runtime.strict_attention_triton import strict_fp8_attention_triton
+    from tests.runtime.harness.strict_attention_triton import strict_fp8_attention_triton
 
     q, k, v = (t.contiguous() for t in _qkv(*shape))
     out = strict_fp8_attention_triton(q, k, v)
@@ -239,7 +239,7 @@ def test_triton_strict_kernel_is_right_on_contiguous_inputs(shape: tuple[int, ..
 @pytest.mark.parametrize("shape", KERNEL_SHAPES)
 def test_triton_strict_kernel_is_wrong_on_strided_views_as_the_emulation_is(shape: tuple[int, ...]) -> None:
     """Both read k and v densely from their data pointers: the same wrong answer, and right on copies."""
-    from codemod.runtime.strict_attention_triton import strict_fp8_attention_triton
+    from tests.runtime.harness.strict_attention_triton import strict_fp8_attention_triton
 
     q, k, v = _qkv(*shape)
     assert not k.is_contiguous() and not v.is_contiguous()
