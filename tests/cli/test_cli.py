@@ -40,7 +40,8 @@ def test_check_prints_a_diff_and_exits_1_without_writing(checkout: Path) -> None
     before = target.read_bytes()
     code, out, err = invoke("check", "wanvideowrapper")
     assert code == 1
-    assert out.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py\n+++ b/wanvideowrapper/multitalk/multitalk.py\n")
+    name = b"wanvideowrapper/multitalk/multitalk.py"
+    assert out.startswith(b"diff --git a/%s b/%s\n--- a/%s\n+++ b/%s\n" % (name, name, name, name))
     assert out.count(b"\n+ ") == out.count(b"\n- ") == 13  # 13 lines carry the 15 insertions
     assert "would rewrite wanvideowrapper/multitalk/multitalk.py (15 .contiguous() inserted)" in err
     assert target.read_bytes() == before
@@ -74,7 +75,7 @@ def test_stdin_mode(checkout: Path) -> None:
     code, out, _ = invoke("fix", "-", input=source)
     assert (code, out) == (1, (CASES / "crlf_bom.seed.out.py").read_bytes())
     code, out, _ = invoke("check", "-", input=source)
-    assert code == 1 and out.startswith(b"--- a/-\n+++ b/-\n")
+    assert code == 1 and out.startswith(b"diff --git a/- b/-\n--- a/-\n+++ b/-\n")
     expected = (CASES / "hand_fixed.in.py").read_bytes()
     assert invoke("fix", "-", input=expected)[:2] == (0, expected)
 
@@ -150,7 +151,7 @@ def test_installed_entry_point_and_module_agree(checkout: Path) -> None:
     for command in ([script], [sys.executable, "-m", "codemod"]):
         done = subprocess.run([*command, "check", "wanvideowrapper"], capture_output=True, check=False)
         assert done.returncode == 1
-        assert done.stdout.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py")
+        assert done.stdout.startswith(b"diff --git a/wanvideowrapper/multitalk/multitalk.py")
         assert b"would rewrite" in done.stderr and b"would rewrite" not in done.stdout
 
 
