@@ -79,7 +79,7 @@ def boundary(line: int, call: str, arg: str, tensor: torch.Tensor) -> Boundary:
         line=line,
         call=call,
         arg=arg,
-        contiguous=tensor.is_contiguous(),
+        contiguous=bool(tensor.is_contiguous()),  # some torch releases type it `bool | SymBool`
         aligned16=is_aligned16(tensor),
         shape=tuple(tensor.shape),
         stride=tuple(tensor.stride()),

@@ -174,3 +174,16 @@ def test_readme_site_table_names_every_seed_site() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     table_ids = [line.split("`")[1] for line in readme.splitlines() if line.startswith(("| `single.", "| `multi."))]
     assert table_ids == [site.id for site in get_profile("seed").sites()]
+
+
+@pytest.mark.parametrize("declared, codec", [("cp1252", "cp1252"), ("windows-1252", "cp1252"), ("latin-1", None)])
+def test_a_decode_error_names_the_codec_the_line_and_the_byte(declared: str, codec: str | None, checkout: Path) -> None:
+    """Not "charmap" (the name of cp1252's implementation): the encoding as the user knows it."""
+    path = checkout / "declared.py"
+    path.write_bytes(f"# -*- coding: {declared} -*-\nclass SingleStreamAttention:\n    x = '\x81'\n".encode("latin-1"))
+    code, _, err = invoke("check", "wanvideowrapper/declared.py")
+    if codec is None:  # latin-1 decodes every byte
+        assert code == 0 and "error" not in err.replace("0 errors", "")
+    else:
+        assert code == 2
+        assert f"error: wanvideowrapper/declared.py: cannot decode as {codec} at line 3 (byte 0x81): " in err
