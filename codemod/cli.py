@@ -162,7 +162,7 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
         for result in results:
             patch = file_diff(result)
             stdout.write(colorize(patch) if options.color else patch)
-            if patch and patch_path(result.path) is None:
+            if patch and patch_path(result.path) is None:  # the second lookup of the file's repository is cached
                 _warn(result.path, "in no git repository and outside the working directory: its diff names the "
                                    "absolute path, which `git apply` passes over")
         stdout.flush()

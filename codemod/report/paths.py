@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
+from functools import cache
 
-# git's quote_c_style with core.quotePath (the default): these get a letter, other special bytes octal.
+# git's quote_c_style with core.quotePath (the default): a name holding one of the _SPECIAL bytes is
+# quoted; these get a letter, the others octal.
+_SPECIAL = re.compile(rb'[\x00-\x1f"\\\x7f-\xff]')
 _ESCAPES = {0x07: b"\\a", 0x08: b"\\b", 0x09: b"\\t", 0x0A: b"\\n", 0x0B: b"\\v", 0x0C: b"\\f", 0x0D: b"\\r",
             0x22: b'\\"', 0x5C: b"\\\\"}
 STDIN_NAME = "<stdin>"
 
 
-def _needs_quoting(byte: int) -> bool:
-    return byte < 0x20 or byte >= 0x7F or byte in (0x22, 0x5C)
-
-
 def quote(name: bytes) -> bytes:
     """`name` as is, or in double quotes with C escapes when it holds a control, quote, backslash or non-ASCII byte."""
-    if not any(_needs_quoting(byte) for byte in name):
+    if _SPECIAL.search(name) is None:
         return name
-    quoted = b"".join(
-        _ESCAPES.get(byte, b"\\%03o" % byte) if _needs_quoting(byte) else bytes((byte,)) for byte in name
-    )
-    return b'"' + quoted + b'"'
+    escaped = _SPECIAL.sub(lambda match: _ESCAPES.get(match[0][0], b"\\%03o" % match[0][0]), name)
+    return b'"' + escaped + b'"'
 
 
 def name_bytes(path: str) -> bytes:
@@ -38,14 +36,16 @@ def shown(path: str) -> str:
     return quote(name_bytes(path)).decode("ascii")
 
 
+@cache
 def repository_root(directory: str) -> str | None:
-    """The nearest directory at or above `directory` holding `.git` (a directory, or a file in a worktree)."""
-    while not os.path.exists(os.path.join(directory, ".git")):
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
-    return directory
+    """The nearest directory at or above `directory` holding `.git` (a directory, or a file in a worktree).
+
+    Remembered for the life of the process (one run): the files of a checkout share their ancestors.
+    """
+    if os.path.exists(os.path.join(directory, ".git")):
+        return directory
+    parent = os.path.dirname(directory)
+    return None if parent == directory else repository_root(parent)
 
 
 def patch_path(path: str) -> str | None:
@@ -56,9 +56,15 @@ def patch_path(path: str) -> str | None:
     """
     if path == "-":
         return path
-    absolute = os.path.abspath(path)
-    root = repository_root(os.path.dirname(absolute)) or os.getcwd()
-    relative = os.path.relpath(absolute, root)
+    directory, name = os.path.split(os.path.abspath(path))
+    prefix = _directory_prefix(directory, os.getcwd())
+    return None if prefix is None else prefix + name
+
+
+@cache
+def _directory_prefix(directory: str, cwd: str) -> str | None:
+    """`patch_path` of the files in `directory`, less their names: one lookup per directory of a run."""
+    relative = os.path.relpath(directory, repository_root(directory) or cwd)
     if relative == os.pardir or relative.startswith(os.pardir + os.sep):
         return None
-    return relative.replace(os.sep, "/")
+    return "" if relative == os.curdir else relative.replace(os.sep, "/") + "/"

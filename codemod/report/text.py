@@ -51,6 +51,8 @@ def unmatched_target_lines(results: Sequence[FileResult], projects: Projects) ->
     """
     named = dict.fromkeys(str(target) for project in projects.made if project.targets_given
                           for target in project.targets if str(target) not in DEFAULT_TARGETS)
+    if not named:
+        return []
     matched: set[str] = set()
     for result in results:
         project = projects.for_file(result.path) if result.targets else None
