@@ -101,7 +101,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code under test."""
 
     def __init__(self, table: Sequence[EntryPoint], origin: Path | None, under_test: set[str]) -> None:
-        self._table = table
+        self.table = table
         self._origin = origin
         self._under_test = under_test  # files and directory prefixes (ending in os.sep) of the code under test
         self._guards: dict[str, list[tuple[int, int]]] = {}
@@ -109,6 +109,11 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.stubbed: list[str] = []
         self.from_ancestors: set[str] = set()
         self.variant_files: set[str] = set()
+
+    def add_variant_file(self, filename: str) -> None:
+        """A variant's temporary file: code under test, whose absolute imports are looked up from the real file."""
+        self._under_test.add(filename)
+        self.variant_files.add(filename)
 
     def _is_under_test(self, filename: str) -> bool:
         return filename in self._under_test or any(
@@ -133,7 +138,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             self._guards[filename] = _guarded_lines(filename)
         return any(start <= frame.f_lineno <= end for start, end in self._guards[filename])
 
-    def _package_of(self, fullname: str) -> _Package | None:
+    def package_of(self, fullname: str) -> _Package | None:
         return next((p for p in self.packages if fullname == p.name or fullname.startswith(p.name + ".")), None)
 
     def _from_ancestor(self, name: str, importer: str) -> importlib.machinery.ModuleSpec | None:
@@ -156,7 +161,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ) -> importlib.machinery.ModuleSpec | None:
         parent, dot, _ = fullname.rpartition(".")
         below_stub = bool(dot) and isinstance(sys.modules.get(parent), StubModule)
-        package = self._package_of(fullname)
+        package = self.package_of(fullname)
         if not (below_stub or package is not None or not dot):
             return None  # a missing submodule of a real package stays an ImportError
         importer = self._importer()
@@ -178,7 +183,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return StubModule(spec.name, self._table)
+        return StubModule(spec.name, self.table)
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Stubs have no code."""
@@ -200,13 +205,19 @@ class LoadedModule:
 class Loaded:
     """The imported variants, by name; close it (or use it as a context manager) to forget everything it imported."""
 
+    _open: int = 0  # Loaded objects open in this process; bytecode writing is off while any is
+    _write_bytecode = sys.dont_write_bytecode
+
     def __init__(self, finder: _Finder, workdir: Path, in_checkout: bool) -> None:
         self._finder = finder
         self._workdir = workdir
         self._modules_before = set(sys.modules)
-        self._write_bytecode = sys.dont_write_bytecode
+        self._closed = False
         self.in_checkout = in_checkout
         self.modules: dict[str, LoadedModule] = {}
+        if Loaded._open == 0:
+            Loaded._write_bytecode = sys.dont_write_bytecode
+        Loaded._open += 1
         sys.dont_write_bytecode = True
         sys.meta_path.append(finder)
 
@@ -224,17 +235,22 @@ class Loaded:
 
     @property
     def entry_points(self) -> Sequence[EntryPoint]:
-        return self._finder._table
+        """The entry-point table the stubs serve, for `recording`."""
+        return self._finder.table
 
     def close(self) -> None:
-        if self._finder in sys.meta_path:
-            sys.meta_path.remove(self._finder)
-        sys.dont_write_bytecode = self._write_bytecode
+        if self._closed:
+            return
+        self._closed = True
+        sys.meta_path.remove(self._finder)
+        Loaded._open -= 1
+        if Loaded._open == 0:
+            sys.dont_write_bytecode = Loaded._write_bytecode
         roots = self._finder.from_ancestors
         for name in set(sys.modules) - self._modules_before:
             module = sys.modules[name]
             if (
-                self._finder._package_of(name) is not None
+                self._finder.package_of(name) is not None
                 or isinstance(module, StubModule)
                 or name.partition(".")[0] in roots
             ):
@@ -278,8 +294,7 @@ def _import_variant(
     source = workdir / _safe(variant.name) / path.name
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(variant.data)
-    finder._under_test.add(str(source))
-    finder.variant_files.add(str(source))
+    finder.add_variant_file(str(source))
     module_name = f"{package_name}.{_safe(path.stem)}"
     spec = importlib.util.spec_from_file_location(module_name, source)
     assert spec is not None and spec.loader is not None

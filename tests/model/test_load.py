@@ -134,3 +134,13 @@ def test_a_failing_import_is_a_load_error_naming_the_variant_and_the_stubs(check
                                         r"here: missing_lib_abc\)"):
         load(checkout / "wan/modules/attention.py")
     assert _our_modules() == []
+
+
+def test_loads_that_overlap_leave_the_interpreter_as_it_was(checkout: Path) -> None:
+    before = (sys.dont_write_bytecode, list(sys.meta_path))
+    first, second = load(checkout / "wan/modules/attention.py"), load(b"X = 1\n")
+    first.close()
+    assert sys.dont_write_bytecode, "the second load still imports; nothing may be written yet"
+    second.close()
+    second.close()
+    assert (sys.dont_write_bytecode, sys.meta_path) == before
