@@ -22,7 +22,6 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import itertools
-import os
 import re
 import secrets
 import shutil
@@ -98,27 +97,22 @@ class _Package:
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code under test."""
+    """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code this load imported."""
 
-    def __init__(self, table: Sequence[EntryPoint], origin: Path | None, under_test: set[str]) -> None:
+    def __init__(self, table: Sequence[EntryPoint], origin: Path | None) -> None:
         self.table = table
         self._origin = origin
-        self._under_test = under_test  # files and directory prefixes (ending in os.sep) of the code under test
         self._guards: dict[str, list[tuple[int, int]]] = {}
         self.packages: list[_Package] = []
         self.stubbed: list[str] = []
         self.from_ancestors: set[str] = set()
         self.variant_files: set[str] = set()
+        self.created: set[str] = set()  # stubs this finder made: it alone serves their submodules
 
-    def add_variant_file(self, filename: str) -> None:
-        """A variant's temporary file: code under test, whose absolute imports are looked up from the real file."""
-        self._under_test.add(filename)
-        self.variant_files.add(filename)
-
-    def _is_under_test(self, filename: str) -> bool:
-        return filename in self._under_test or any(
-            prefix.endswith(os.sep) and filename.startswith(prefix) for prefix in self._under_test
-        )
+    def _owns(self, frame: types.FrameType) -> bool:
+        """Whether `frame` runs code this load imported: a variant, a sibling, or a module from a parent directory."""
+        name = str(frame.f_globals.get("__name__", ""))
+        return self.package_of(name) is not None or name.partition(".")[0] in self.from_ancestors
 
     def _importer(self) -> types.FrameType | None:
         """The frame whose code asked for the import; None for an availability check (`importlib.util.find_spec`)."""
@@ -151,8 +145,6 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 spec = importlib.machinery.PathFinder.find_spec(name, [str(ancestor)])
                 if spec is not None:
                     self.from_ancestors.add(name)
-                    self._under_test.add(str(ancestor / name) + os.sep if spec.origin is None or
-                                         spec.submodule_search_locations else spec.origin)
                     return spec
         return None
 
@@ -160,7 +152,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         parent, dot, _ = fullname.rpartition(".")
-        below_stub = bool(dot) and isinstance(sys.modules.get(parent), StubModule)
+        below_stub = bool(dot) and parent in self.created and isinstance(sys.modules.get(parent), StubModule)
         package = self.package_of(fullname)
         if not (below_stub or package is not None or not dot):
             return None  # a missing submodule of a real package stays an ImportError
@@ -169,8 +161,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         on_behalf = importer.f_code.co_filename == _ON_BEHALF
         top_level = not below_stub and package is None
-        if top_level and (on_behalf or not self._is_under_test(importer.f_code.co_filename)):
-            return None  # asked for by code outside the checkout (torch's optional modules), or only by the recorder
+        if top_level and (on_behalf or not self._owns(importer)):
+            return None  # asked for by code outside the load (torch's optional modules), or only by the recorder
         if not on_behalf and self._guarded(importer):
             return None
         if top_level and self._origin is not None:
@@ -183,6 +175,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        self.created.add(spec.name)
         return StubModule(spec.name, self.table)
 
     def exec_module(self, module: types.ModuleType) -> None:
@@ -294,7 +287,7 @@ def _import_variant(
     source = workdir / _safe(variant.name) / path.name
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(variant.data)
-    finder.add_variant_file(str(source))
+    finder.variant_files.add(str(source))
     module_name = f"{package_name}.{_safe(path.stem)}"
     spec = importlib.util.spec_from_file_location(module_name, source)
     assert spec is not None and spec.loader is not None
@@ -327,8 +320,7 @@ def load(
         raise LoadError(f"cannot parse it: {error}") from error
     resolved = path.resolve() if in_checkout else path
     directories = _package_dirs(resolved, depth) if in_checkout else [Path(f"level{i}") for i in range(depth)]
-    under_test = {str(directories[0]) + os.sep} if in_checkout else set()
-    finder = _Finder(entry_points, resolved if in_checkout else None, under_test)
+    finder = _Finder(entry_points, resolved if in_checkout else None)
     loaded = Loaded(finder, Path(tempfile.mkdtemp(prefix="contiguify-")), in_checkout)
     importlib.invalidate_caches()
     for variant in chosen:
