@@ -1,0 +1,99 @@
+"""Attention entry points: the calls that hand q, k and v to a kernel, and the layout each one takes them in.
+
+One table serves every part of the tool: the boundary profile finds kernel inputs with it, the seed
+profile tells the two `x = x.view(...)` sites apart by the attention call between them, and the
+runtime recorder wraps these callables to see what reaches the kernel. Users add their own in
+`[tool.contiguify] entry-points`. Free of libcst and torch: calls are matched by their dotted name.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+Layout = Literal["B L H D", "B H L D", "B L (H D)"]
+LAYOUTS: tuple[Layout, ...] = ("B L H D", "B H L D", "B L (H D)")
+TENSOR_NAMES = ("q", "k", "v")
+
+
+@dataclass(frozen=True)
+class EntryPoint:
+    """A function that hands q, k, v to an attention kernel.
+
+    `names`: dotted names as written at the call site, shell wildcards allowed (`*.scaled_dot_product_attention`).
+    `keywords`: the keyword names of its q, k, v parameters (positions 0, 1, 2); empty when positional only.
+    `packed`: q, k, v travel as one list, the first argument (`pay_attention([q, k, v])`).
+    `layout`: how it reads q, k, v; `layout_if` overrides it when a keyword argument has a given literal value.
+    `example`: a call as upstream writes it.
+    """
+
+    label: str
+    names: tuple[str, ...]
+    layout: Layout
+    example: str
+    keywords: tuple[str, ...] = TENSOR_NAMES
+    packed: bool = False
+    layout_if: tuple[tuple[str, object, Layout], ...] = ()
+
+    def matches(self, dotted: str) -> bool:
+        return any(fnmatch.fnmatchcase(dotted, pattern) for pattern in self.names)
+
+    def layout_for(self, keywords: Mapping[str, object]) -> Layout:
+        """The layout of a call whose literal keyword arguments are `keywords`."""
+        for keyword, value, layout in self.layout_if:
+            if keyword in keywords and keywords[keyword] == value:
+                return layout
+        return self.layout
+
+
+ENTRY_POINTS: tuple[EntryPoint, ...] = (
+    EntryPoint(
+        "wanvideowrapper", ("attention",), "B L H D",
+        "x = attention(q, encoder_k, encoder_v, attention_mode=self.attention_mode)",
+    ),
+    EntryPoint(
+        "comfyui", ("optimized_attention", "*.optimized_attention"), "B L (H D)",
+        "x = optimized_attention(q.transpose(1, 2), encoder_k.transpose(1, 2), encoder_v.transpose(1, 2), "
+        "heads=self.num_heads, skip_reshape=True, skip_output_reshape=True).transpose(1, 2)",
+        layout_if=(("skip_reshape", True, "B H L D"),),
+    ),
+    EntryPoint(
+        "xformers", ("memory_efficient_attention", "*.memory_efficient_attention"), "B L H D",
+        "x = xformers.ops.memory_efficient_attention(q, encoder_k, encoder_v, attn_bias=attn_bias, op=None)",
+        keywords=("query", "key", "value"),
+    ),
+    EntryPoint(
+        "flash-attn", ("flash_attn_func", "*.flash_attn_func"), "B L H D",
+        "x = flash_attn_func(q, k, v)",
+    ),
+    EntryPoint(
+        "sdpa", ("scaled_dot_product_attention", "*.scaled_dot_product_attention"), "B H L D",
+        "x = F.scaled_dot_product_attention(q, k, v)",
+        keywords=("query", "key", "value"),
+    ),
+    EntryPoint(
+        "sageattention", ("sageattn", "*.sageattn"), "B H L D",
+        "x = sageattn(q, k, v, tensor_layout='NHD')",
+        layout_if=(("tensor_layout", "NHD", "B L H D"),),
+    ),
+    EntryPoint(
+        "autograd-function", ("[A-Z]*.apply",), "B H L D",
+        "x = FusedSDPA.apply(q, k, v, attn_bias)",
+        keywords=(),
+    ),
+    EntryPoint("attn-func", ("attn_func",), "B L H D", "x = attn_func(q, k, v)"),
+    EntryPoint(
+        "wan2gp", ("pay_attention",), "B L H D",
+        "x = pay_attention(qkv_list)",
+        keywords=(), packed=True,
+    ),
+)
+
+
+def find_entry_point(dotted: str, table: Iterable[EntryPoint] = ENTRY_POINTS) -> EntryPoint | None:
+    """The first entry of `table` that a call to `dotted` is; a method of `self` never is."""
+    if dotted.split(".", 1)[0] == "self":
+        return None
+    return next((entry for entry in table if entry.matches(dotted)), None)
