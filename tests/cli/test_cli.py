@@ -90,7 +90,7 @@ def test_json_report_shape(checkout: Path) -> None:
     assert {site["status"] for site in single["sites"]} == {"missing"}
     assert multi["class"] == "SingleStreamMutiAttention"
     assert [site["status"] for site in multi["sites"]] == ["inserted"] * 8
-    assert all(set(site) == {"id", "line", "status"} for site in multi["sites"])
+    assert all(set(site) == {"id", "line", "status", "reason"} for site in multi["sites"])
     assert all(isinstance(site["line"], int) for site in multi["sites"])
 
 
