@@ -19,6 +19,7 @@ from codemod.model.build import build, torch_dtype
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
+from tests.fixture_cases import cases
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -136,7 +137,8 @@ def _cpu_layouts(module: types.ModuleType, dtype: str) -> dict[str, Layouts]:
 
 
 # Every drift variant in bf16; fp32 (where the rotary embedding keeps strides) on the current upstream layout.
-META_AGAINST_CPU = [(case, "bf16") for case in sorted(CASES.glob("*.in.py"))] + [(CASES / "jan2026.in.py", "fp32")]
+# Cases elsewhere than the WanVideoWrapper checkout (fixtures/cases/cases.toml) are `verify`'s.
+META_AGAINST_CPU = [(case.source, "bf16") for case in cases() if case.drop_in] + [(CASES / "jan2026.in.py", "fp32")]
 
 
 @pytest.mark.parametrize(
@@ -213,6 +215,15 @@ def test_a_bare_file_with_no_package_around_it(tmp_path: Path) -> None:
     checkout_result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
     assert bare_result.exit_code == 0, bare_result.output
     assert json.loads(bare_result.stdout)["runs"] == json.loads(checkout_result.stdout)["runs"]
+
+
+def test_bare_stubs_the_checkout_and_finds_the_same_layouts() -> None:
+    bare = invoke(str(CHECKOUT_MULTITALK), "--bare", "--format", "json", *SMALL_OPTIONS)
+    in_checkout = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    assert bare.exit_code == in_checkout.exit_code == 0, bare.output
+    assert "stubbed, not importable here: ..wanvideo.modules.attention" in bare.stderr
+    assert "stubbed" not in in_checkout.stderr
+    assert json.loads(bare.stdout)["runs"] == json.loads(in_checkout.stdout)["runs"]
 
 
 def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> None:
