@@ -4,7 +4,8 @@ Both variants are imported side by side through `codemod.model.load` (inside the
 it has one, stubbing only what is not installed), each target class is built twice with the same
 seeded weights, and every path its forward has gets the same seeded inputs. On CUDA the device is
 synchronised after every attention entry point and linear layer, so a kernel fault is reported with
-the call and line that launched it, not at some later line where CUDA happens to notice it.
+the call and line that launched it, not at some later line where CUDA happens to notice it. Forwards
+run eagerly: `torch.compile` and `torch.compiler.disable` are no-ops while the modules load.
 """
 
 from __future__ import annotations
@@ -124,6 +125,27 @@ def _replaced(owner: object, attribute: str, value: object) -> Iterator[None]:
             delattr(owner, attribute)
 
 
+def _no_compile(model: Any = None, **options: Any) -> Any:
+    """`torch.compile` as verify loads modules: the function itself, also when used as `@torch.compile(...)`."""
+    return model if model is not None else (lambda function: function)
+
+
+def _no_disable(fn: Any = None, recursive: bool = True, **options: Any) -> Any:
+    """`torch.compiler.disable` as verify loads modules: the function itself, also as `@torch.compiler.disable()`."""
+    return fn if fn is not None else (lambda function: function)
+
+
+@contextmanager
+def eager_decorators() -> Iterator[None]:
+    """`torch.compile` and `torch.compiler.disable` hand functions back unchanged while modules are imported.
+
+    Forwards run eagerly either way; the real decorators import torch's compiler stack (TorchDynamo,
+    several seconds on 2 cores) only to wrap functions that verify then runs without compiling.
+    """
+    with _replaced(torch, "compile", _no_compile), _replaced(torch.compiler, "disable", _no_disable):
+        yield
+
+
 @contextmanager
 def synchronised_kernels(module: types.ModuleType, model: torch.nn.Module, device: torch.device) -> Iterator[None]:
     """On CUDA, synchronise after each entry-point call of `module` and each linear layer of `model`."""
@@ -189,7 +211,8 @@ def verify_result(result: FileResult, profile: str, device: str = "cpu", dtype: 
     source: Path | bytes = on_disk if result.path != "-" and on_disk.is_file() else result.old
     chosen_device, chosen_dtype = torch.device(device), torch_dtype(dtype)
     try:
-        loaded = load(source, variants)
+        with eager_decorators():
+            loaded = load(source, variants)
     except LoadError as error:
         reason = f"cannot import it: {error}"
         targets = tuple(TargetRuns(target.class_name, target.method, (PathRun(UNLOADED, "unverifiable", reason),))
