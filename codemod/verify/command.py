@@ -56,6 +56,10 @@ def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequenc
     from codemod.run.runner import run_paths
 
     verify_result = _verifier()
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise VerifyFailed("--device cuda: torch sees no CUDA device here")
     verifications: list[FileVerification] = []
     noted = False
     for profile in profiles:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("torch", reason="verify runs the modules under torch")
+torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
 from codemod.cli import main
 from codemod.verify.command import RUNS_CODE_NOTE
@@ -119,3 +119,9 @@ def test_fix_verify_leaves_a_failing_file_alone_and_says_why(
     assert code == 2
     assert target.read_bytes() == before
     assert f"{target}: not written: verify: A.forward, two: differs (max abs diff 0.5)" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_an_error(invoke: Invoke, checkout: Path) -> None:
+    code, out, err = invoke("verify", "--device", "cuda", str(checkout))
+    assert (code, out) == (2, "") and "torch sees no CUDA device here" in err
