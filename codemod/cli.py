@@ -1,4 +1,4 @@
-"""The `contiguify` command line: check, fix, list (and explain, with the `explain` extra)."""
+"""The `contiguify` command line: check, fix, list (and explain and verify, with the `explain` extra)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import click
 
 from codemod import __version__
 from codemod.match.patterns import TargetSyntaxError, parse_targets
-from codemod.options import PROFILE_NAMES, Options
+from codemod.options import PROFILE_NAMES as PROFILE_NAMES  # re-exported: the commands' choices
+from codemod.options import Options
 from codemod.results import FileResult
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
 F = TypeVar("F", bound=Callable[..., Any])
+Veto = Callable[[FileResult], "str | None"]
 
 
 def _common_options(command: F) -> F:
@@ -76,13 +78,28 @@ def _warn(path: str, reason: str) -> None:
     click.echo(f"warning: {shown(path)}: {reason}", err=True)
 
 
-def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[FileResult], bytes | None, Projects]:
-    """Results, the bytes read from stdin when the only path is `-`, and where each file's settings came from."""
-    from codemod.config import ConfigError, Projects
+def _run(
+    paths: Sequence[str], options: Options, *, write: bool, verify: bool = False
+) -> tuple[list[FileResult], bytes | None, Projects]:
+    """Results, the bytes read from stdin when the only path is `-`, and where each file's settings came from.
+
+    `verify`: each change is run before it is written, with its own project's profile (see `run_paths`).
+    """
+    from codemod.config import ConfigError, Project, Projects
     from codemod.run.process import Job
-    from codemod.run.runner import rewrite_jobs, run_paths
+    from codemod.run.runner import rewrite_jobs, run_paths, vetoed
 
     projects = Projects(options)
+    veto: Veto | None = None
+    if verify:
+        from codemod.verify.command import veto_unverified
+
+        vetoes: dict[str, Veto] = {}
+
+        def veto(result: FileResult) -> str | None:
+            project = projects.for_file(result.path)
+            profile = project.profile if isinstance(project, Project) else "seed"
+            return vetoes.setdefault(profile, veto_unverified(profile))(result)
     if "-" in paths:
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
@@ -91,9 +108,10 @@ def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[F
             raise click.UsageError(str(project))
         data = sys.stdin.buffer.read()
         job = Job("-", data, project.profile, project.targets_for("-"))
-        return rewrite_jobs([job], 1), data, projects
+        results = rewrite_jobs([job], 1)
+        return ([vetoed(result, veto) for result in results] if veto is not None else results), data, projects
     results = run_paths(paths or (".",), options, write=write, cache=options.cache, projects=projects,
-                        on_warning=_warn)
+                        on_warning=_warn, veto=veto)
     return results, None, projects
 
 
@@ -128,16 +146,20 @@ def _finish(results: Sequence[FileResult], options: Options, projects: Projects,
 
 
 class _Commands(click.Group):
-    """`explain` is imported when asked for: check and fix, run on every commit, never load it."""
+    """`explain` and `verify` are imported when asked for: check and fix, run on every commit, never load them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "explain"])
+        return sorted([*super().list_commands(ctx), "explain", "verify"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "explain":
             from codemod.explain.command import explain
 
             return explain
+        if cmd_name == "verify":
+            from codemod.verify.command import verify
+
+            return verify
         return super().get_command(ctx, cmd_name)
 
 
@@ -172,12 +194,17 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
 @cli.command()
 @_common_options
 @click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
+@click.option("--verify", "verify_first", is_flag=True,
+              help="Run each changed file's forwards, original and rewritten (this imports and runs the code; "
+                   "needs torch), and write only files where nothing differs or raises anew; the others are "
+                   "errors, with the reason.")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
         output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool,
-        exit_zero_even_if_changed: bool) -> None:
-    """Rewrite files in place (`-`: stdin to stdout). Exit 0: nothing changed, 1: something changed, 2: errors."""
+        exit_zero_even_if_changed: bool, verify_first: bool) -> None:
+    """Rewrite files in place (`-`: stdin to stdout). Exit 0: nothing changed, 1: something changed, 2: errors
+    (with --verify: also files left unwritten because verify found a difference or a new error)."""
     options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links)
-    results, stdin_data, projects = _run(paths, options, write=True)
+    results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
         stdout = sys.stdout.buffer

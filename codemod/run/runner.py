@@ -225,14 +225,22 @@ def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) 
     return written
 
 
+def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> FileResult:
+    """A change that `veto` refuses becomes an error result with its reason: reported, never written."""
+    reason = veto(result) if result.changed else None
+    return result if reason is None else FileResult(result.path, error=reason, targets=result.targets)
+
+
 def run_paths(
     paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
+    veto: Callable[[FileResult], str | None] | None = None,
 ) -> list[FileResult]:
     """Every file under `paths` once, in order, each with its own project's settings.
 
     `cache=False`: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
     `projects`: where the settings of each file come from (the caller may want them afterwards).
+    `veto`: asked about each change before anything is written (`fix --verify`); see `vetoed`.
     """
     projects = projects or Projects(options)
     reporter = Progress.for_terminal() if progress else Progress(None)
@@ -260,6 +268,8 @@ def run_paths(
     done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
+    if veto is not None:
+        results = [vetoed(result, veto) for result in results]
     return apply_changes(results, sources) if write else results
 
 
