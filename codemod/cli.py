@@ -13,7 +13,7 @@ import click
 from codemod import __version__
 from codemod.config import ConfigError, load_config
 from codemod.match.patterns import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
-from codemod.options import Options
+from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.results import FileResult
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
@@ -41,6 +41,9 @@ def _common_options(command: F) -> F:
                      help="Worker processes for parsing (default and most: number of CPUs)."),
         click.option("--no-cache", is_flag=True,
                      help="Compute every result afresh; read and write no cache (also CONTIGUIFY_NO_CACHE=1)."),
+        click.option("--max-file-size", type=click.IntRange(min=1), default=None, metavar="BYTES",
+                     help="Report and skip larger files that could define a target "
+                          f"(default: {DEFAULT_MAX_FILE_SIZE}, or tool.contiguify.max-file-size)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -49,7 +52,7 @@ def _common_options(command: F) -> F:
 
 def build_options(
     profile: str | None, targets: Sequence[str], strict: bool | None, output_format: str,
-    color: bool | None, jobs: int | None, no_cache: bool,
+    color: bool | None, jobs: int | None, no_cache: bool, max_file_size: int | None,
 ) -> Options:
     """Command line over `[tool.contiguify]` over the defaults, checked once."""
     try:
@@ -59,6 +62,9 @@ def build_options(
     chosen_profile = profile or config.get("profile", "seed")
     if chosen_profile not in PROFILE_NAMES:
         raise click.UsageError(f"unknown profile {chosen_profile!r} in [tool.contiguify]")
+    chosen_max_file_size = max_file_size or config.get("max-file-size", DEFAULT_MAX_FILE_SIZE)
+    if isinstance(chosen_max_file_size, bool) or chosen_max_file_size < 1:
+        raise click.UsageError("tool.contiguify.max-file-size must be a number of bytes, 1 or more")
     chosen_targets = tuple(targets) or tuple(config.get("targets", DEFAULT_TARGETS))
     try:
         parse_targets(chosen_targets)
@@ -73,6 +79,7 @@ def build_options(
         jobs=jobs or os.cpu_count() or 1,
         exclude=tuple(config.get("exclude", ())),
         cache=not no_cache,
+        max_file_size=chosen_max_file_size,
     )
 
 
@@ -86,7 +93,7 @@ def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[F
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
         data = sys.stdin.buffer.read()
         job = Job("-", data, options.profile, parse_targets(options.targets))
-        return rewrite_jobs([job], 1), data
+        return rewrite_jobs([job], 1, max_file_size=options.max_file_size), data
     return run_paths(paths or (".",), options, write=write, cache=options.cache), None
 
 
@@ -133,11 +140,12 @@ def cli() -> None:
 @cli.command()
 @_common_options
 def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-          output_format: str, color: bool | None, jobs: int | None, no_cache: bool) -> None:
+          output_format: str, color: bool | None, jobs: int | None, no_cache: bool,
+          max_file_size: int | None) -> None:
     """Print the diff fix would apply. Exit 0: nothing to change, 1: changes needed, 2: errors."""
     from codemod.report.diff import colorize, file_diff
 
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, max_file_size)
     results, _ = _run(paths, options, write=False)
     if options.output_format == "text":
         stdout = sys.stdout.buffer
@@ -152,10 +160,10 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
 @_common_options
 @click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-        output_format: str, color: bool | None, jobs: int | None, no_cache: bool,
+        output_format: str, color: bool | None, jobs: int | None, no_cache: bool, max_file_size: int | None,
         exit_zero_even_if_changed: bool) -> None:
     """Rewrite files in place. Exit 0: nothing changed, 1: something changed, 2: errors."""
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, max_file_size)
     results, stdin_data = _run(paths, options, write=True)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-KNOWN_KEYS = {"targets": list, "profile": str, "strict": bool, "exclude": list}
+KNOWN_KEYS = {"targets": list, "profile": str, "strict": bool, "exclude": list, "max-file-size": int}
 
 
 class ConfigError(ValueError):

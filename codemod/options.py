@@ -8,6 +8,9 @@ from typing import Literal
 from codemod.match.patterns import DEFAULT_TARGETS
 
 OutputFormat = Literal["text", "json"]
+# Parsing takes about 20 s and 1 GiB per MiB of source (benchmarks/speed.py); a target file is some
+# 15 KiB. Larger files are reported and left alone rather than risking the machine's memory.
+DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -20,3 +23,4 @@ class Options:
     jobs: int = 1
     exclude: tuple[str, ...] = ()
     cache: bool = True
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
