@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -84,6 +83,8 @@ def _serve(connection: Connection) -> None:
 
 
 def _death(exit_code: int | None) -> str:
+    import signal  # not needed on the fast paths
+
     if exit_code is not None and exit_code < 0:
         try:
             return f"killed by {signal.Signals(-exit_code).name}"
