@@ -77,12 +77,16 @@ def explain_file(
     shape: Shape,
     dtype: str = "bf16",
     *,
+    data: bytes | None = None,
     in_checkout: bool = True,
     entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
 ) -> Explanation:
-    """Record the original file and each profile's rewrite of it on each path, at `shape`, on the meta device."""
+    """Record the original file and each profile's rewrite of it on each path, at `shape`, on the meta device.
+
+    `data`: the module's bytes, when they are not (yet) what `path` holds; `path` still places it in its checkout.
+    """
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except OSError as error:
         raise ExplainError(f"cannot read {path}: {error.strerror or error}") from error
     try:

@@ -9,6 +9,7 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.process import Job, rewrite_bytes
+from tests.fixture_cases import CHECKOUTS, DROP_IN_CHECKOUT, Case, cases
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -76,3 +77,17 @@ def test_jan2026_rewrite_equals_the_spec_applied_by_hand() -> None:
 def test_outputs_differ_from_inputs_by_insertions_only(source: Path, profile: str) -> None:
     expected = _expected(source, profile).read_bytes()
     assert expected.replace(b".contiguous()", b"") == source.read_bytes().replace(b".contiguous()", b"")
+
+
+BUNDLED = [case for case in cases() if case.bundled]
+
+
+@pytest.mark.parametrize("case", BUNDLED, ids=lambda case: case.name)
+def test_checkout_carries_its_bundled_case(case: Case) -> None:
+    assert case.checkout_root is not None
+    assert (case.checkout_root / case.path).read_bytes() == case.source.read_bytes()
+
+
+def test_every_other_checkout_bundles_one_case() -> None:
+    """jan2026 is the WanVideoWrapper checkout's own file; each other checkout holds one listed case."""
+    assert sorted(str(case.checkout) for case in BUNDLED) == sorted(set(CHECKOUTS) - {DROP_IN_CHECKOUT})
