@@ -203,7 +203,7 @@ def test_fix_in_a_loop_beside_a_saving_editor_loses_no_edit(save: str, swap: str
             if isinstance(source, str) or not source.data.startswith(OLD):
                 continue  # caught mid-save (empty, or half written), or already fixed
             new = NEW + source.data[len(OLD):]
-            time.sleep(randomness.uniform(0, 0.02))  # the rewrite: a save may land now
+            time.sleep(randomness.uniform(0, 0.1))  # the rewrite, up to longer than a save takes: one may land now
             [result] = apply_changes([FileResult(str(path), old=source.data, new=new)], {str(path): source})
             writes += result.error is None
             stale += result.error == CHANGED
