@@ -1,6 +1,7 @@
-"""How fast `contiguify check` is on a checkout-sized tree and on a large tree, next to ruff.
+"""How fast `contiguify check` is on a checkout-sized tree and on a large tree, next to ruff; and what
+one large or deeply nested target file costs in time and memory.
 
-    python benchmarks/speed.py [--repeat N] [--large PATH] [--skip-large]
+    python benchmarks/speed.py [--repeat N] [--large PATH] [--skip-large] [--sizes MB,MB,...] [--only-files]
 
 Tree (a) is built in a temporary directory to the size of a ComfyUI-WanVideoWrapper checkout
 (145 files, about 40k lines): the fixture `multitalk.py` with its package, a large module that
@@ -13,11 +14,17 @@ Every timing is the whole command as a user runs it (interpreter start included)
 "repeated" runs share one that an earlier run filled. ruff runs as `ruff check --select E9 --no-cache`.
 PYTHONDONTWRITEBYTECODE is cleared for the timed commands: an installed package has its bytecode
 compiled, and a run that compiles every module of its own measures the compiler.
+
+Large files: the fixture `multitalk.py` followed by ordinary code (standard-library modules) up to
+each size, checked once with no cache and no size limit: wall time and the peak resident memory of
+the process (from `wait4`). Then the largest with the default limit, and deeply nested files: both
+are refused before parsing. The nesting check alone is timed in this process on `multitalk.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import shutil
@@ -29,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
@@ -218,13 +226,84 @@ def bench_one_file(tree: Path, repeat: int, caches: CacheDirs, progress: Progres
     ]
 
 
+class Measured(NamedTuple):
+    wall_s: float
+    cpu_s: float
+    peak_bytes: int
+    exit_code: int
+
+    def __str__(self) -> str:
+        return (f"{self.wall_s:7.2f} s ({self.cpu_s:6.2f} s CPU), peak {self.peak_bytes / 2**20:5.0f} MiB, "
+                f"exit {self.exit_code}")
+
+
+def measured(command: Sequence[str], variables: dict[str, str]) -> Measured:
+    """One run of `command`: its wall and CPU time, and its peak resident memory (from `wait4`)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=variables)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
+    return Measured(elapsed, usage.ru_utime + usage.ru_stime, peak, child.returncode)
+
+
+def large_file(destination: Path, size: int) -> Path:
+    """`multitalk.py`, then ordinary modules in turn (one valid module in all) up to about `size` bytes."""
+    modules = [data for data in (path.read_bytes() for path in _stdlib_modules()) if b"from __future__" not in data]
+    pieces = [(FIXTURE_CHECKOUT / "multitalk" / "multitalk.py").read_bytes() + b"\n"]
+    total = len(pieces[0])
+    for module in itertools.cycle(modules):
+        if total >= size:
+            break
+        pieces.append(module + b"\n")
+        total += len(pieces[-1])
+    destination.write_bytes(b"".join(pieces))
+    return destination
+
+
+def bench_files(sizes_mb: Sequence[float], scratch: Path, caches: CacheDirs, progress: Progress) -> list[str]:
+    """Time and peak memory of `check` on one target file per size, with no size limit; then what the
+    limits refuse."""
+    from codemod.run.process import MAX_NESTING, nesting_problem
+
+    report = ["(large and deep files) one target file, no cache"]
+    unlimited = "--max-file-size=1000000000000"
+    for size_mb in sizes_mb:
+        path = large_file(scratch / f"large_{size_mb}.py", int(size_mb * 1_000_000))
+        progress.show(f"large file {size_mb} MB")
+        run = measured([*contiguify_command(), "check", unlimited, str(path)], caches.fresh())
+        report.append(f"  {path.stat().st_size / 1e6:6.2f} MB, {_lines(path):8,} lines: {run}")
+    largest = scratch / f"large_{sizes_mb[-1]}.py"
+    run = measured([*contiguify_command(), "check", str(largest)], caches.fresh())
+    report.append(f"  {largest.stat().st_size / 1e6:6.2f} MB with the default limit: {run}")
+    multitalk = (FIXTURE_CHECKOUT / "multitalk" / "multitalk.py").read_bytes() + b"\n"
+    for label, expression in (("5,000 parentheses", b"(" * 5000 + b"1" + b")" * 5000),
+                              ("30,000-term sum", b"+".join([b"a"] * 30000))):
+        path = scratch / "deep.py"
+        path.write_bytes(multitalk + b"X = " + expression + b"\n")
+        run = measured([*contiguify_command(), "check", str(path)], caches.fresh())
+        report.append(f"  multitalk.py + {label}: {run}")
+    text = multitalk.decode()
+    start = time.process_time()
+    for _ in range(20):
+        assert nesting_problem(text, MAX_NESTING) is None
+    report.append(f"  nesting check of multitalk.py ({len(multitalk):,} bytes): "
+                  f"{(time.process_time() - start) / 20 * 1000:.1f} ms CPU")
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=10, help="runs per timing (default 10)")
     parser.add_argument("--large", type=Path, default=Path(sysconfig.get_paths()["purelib"]),
                         help="the large tree (default: this interpreter's site-packages)")
     parser.add_argument("--skip-large", action="store_true", help="time tree (a) only")
+    parser.add_argument("--sizes", default="0.25,0.5,1,2,4",
+                        help="sizes in MB of the large target files (default 0.25,0.5,1,2,4)")
+    parser.add_argument("--only-files", action="store_true", help="the large and deep files only")
     arguments = parser.parse_args()
+    sizes = [float(size) for size in arguments.sizes.split(",")]
     progress = Progress()
     print(f"machine: {os.cpu_count()} CPUs, {platform.machine()}, {platform.system()} {platform.release()}")
     print(f"python {platform.python_version()} ({sys.executable})")
@@ -236,12 +315,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="contiguify-bench-") as scratch:
         base = Path(scratch)
         caches = CacheDirs(base / "caches")
-        tree = build_checkout(base / "ComfyUI-WanVideoWrapper")
         report = [bench_start(arguments.repeat, progress)]
-        report += bench_tree("a", tree, arguments.repeat, caches, progress)
-        report += bench_one_file(tree, arguments.repeat, caches, progress, base)
-        if not arguments.skip_large:
-            report += bench_tree("b", arguments.large, max(3, arguments.repeat // 3), caches, progress)
+        if not arguments.only_files:
+            tree = build_checkout(base / "ComfyUI-WanVideoWrapper")
+            report += bench_tree("a", tree, arguments.repeat, caches, progress)
+            report += bench_one_file(tree, arguments.repeat, caches, progress, base)
+            if not arguments.skip_large:
+                report += bench_tree("b", arguments.large, max(3, arguments.repeat // 3), caches, progress)
+        report += bench_files(sizes, base, caches, progress)
         progress.clear()
         print("\n".join(report))
 

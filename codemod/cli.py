@@ -13,7 +13,7 @@ import click
 from codemod import __version__
 from codemod.match.patterns import TargetSyntaxError, parse_targets
 from codemod.options import PROFILE_NAMES as PROFILE_NAMES  # re-exported: the commands' choices
-from codemod.options import Options
+from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.results import FileResult
 
 if TYPE_CHECKING:
@@ -45,6 +45,9 @@ def _common_options(command: F) -> F:
                      help="Compute every result afresh; read and write no cache (also CONTIGUIFY_NO_CACHE=1)."),
         click.option("--follow-links", is_flag=True,
                      help="Follow symbolic links wherever they lead (default: only those inside the given paths)."),
+        click.option("--max-file-size", type=click.IntRange(min=1), default=None, metavar="BYTES",
+                     help="Report and skip larger files that could define a target "
+                          f"(default: {DEFAULT_MAX_FILE_SIZE}, or tool.contiguify.max-file-size)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -54,6 +57,7 @@ def _common_options(command: F) -> F:
 def build_options(
     profile: str | None, targets: Sequence[str], strict: bool | None, output_format: str,
     color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool = False,
+    max_file_size: int | None = None,
 ) -> Options:
     """The command line, checked once; what it leaves out comes from each file's project (see codemod.config)."""
     try:
@@ -69,6 +73,7 @@ def build_options(
         jobs=jobs or os.cpu_count() or 1,
         cache=not no_cache,
         follow_links=follow_links,
+        max_file_size=max_file_size,
     )
 
 
@@ -108,7 +113,7 @@ def _run(
             raise click.UsageError(str(project))
         data = sys.stdin.buffer.read()
         job = Job("-", data, project.profile, project.targets_for("-"))
-        results = rewrite_jobs([job], 1)
+        results = rewrite_jobs([job], 1, max_file_size=project.max_file_size)
         return ([vetoed(result, veto) for result in results] if veto is not None else results), data, projects
     results = run_paths(paths or (".",), options, write=write, cache=options.cache, projects=projects,
                         on_warning=_warn, veto=veto)
@@ -172,12 +177,14 @@ def cli() -> None:
 @cli.command()
 @_common_options
 def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-          output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool) -> None:
+          output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool,
+          max_file_size: int | None) -> None:
     """Print the diff fix would apply. Exit 0: nothing to change, 1: changes needed, 2: errors."""
     from codemod.report.diff import colorize, file_diff
     from codemod.report.paths import patch_path
 
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links,
+                            max_file_size)
     results, _, projects = _run(paths, options, write=False)
     if options.output_format == "text":
         stdout = sys.stdout.buffer
@@ -200,10 +207,12 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
                    "errors, with the reason.")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
         output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool,
+        max_file_size: int | None,
         exit_zero_even_if_changed: bool, verify_first: bool) -> None:
     """Rewrite files in place (`-`: stdin to stdout). Exit 0: nothing changed, 1: something changed, 2: errors
     (with --verify: also files left unwritten because verify found a difference or a new error)."""
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links,
+                            max_file_size)
     results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]

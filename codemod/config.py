@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
-from codemod.options import PROFILE_NAMES, Options
+from codemod.options import DEFAULT_MAX_FILE_SIZE, PROFILE_NAMES, Options
 
 PYPROJECT = "pyproject.toml"
 STDIN = "-"
-KNOWN_KEYS: dict[str, type] = {"targets": list, "profile": str, "strict": bool, "exclude": list}
+KNOWN_KEYS: dict[str, type] = {"targets": list, "profile": str, "strict": bool, "exclude": list, "max-file-size": int}
 
 
 class ConfigError(ValueError):
@@ -42,6 +42,7 @@ class Project:
     targets_given: bool
     strict: bool
     exclude: tuple[str, ...]
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
 
     def relative(self, path: str) -> str:
         """`path` relative to the root, with `/` separators."""
@@ -83,6 +84,8 @@ def _check_value(path: str, key: str, value: object) -> None:
             raise ConfigError(path, f"{name} must be an array of strings, not {_kind(value)}")
     elif not isinstance(value, expected):
         raise ConfigError(path, f"{name} must be {_kind(expected())}, not {_kind(value)}")
+    if key == "max-file-size" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(path, f"{name} must be a number of bytes, 1 or more")
     if key == "profile" and value not in PROFILE_NAMES:
         raise ConfigError(path, f"{name}: unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
     if key == "targets":
@@ -143,6 +146,7 @@ class Projects:
             targets_given=texts is not None,
             strict=options.strict if options.strict is not None else table.get("strict", False),
             exclude=(*table.get("exclude", ()), *options.exclude),
+            max_file_size=options.max_file_size or table.get("max-file-size", DEFAULT_MAX_FILE_SIZE),
         )
         self.made.append(project)
         return project

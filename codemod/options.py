@@ -9,6 +9,9 @@ OutputFormat = Literal["text", "json"]
 # Spelled out rather than discovered so that `--help`, config checks and the no-target fast path never
 # import libcst; a test keeps this equal to the discovered profiles.
 PROFILE_NAMES = ("seed", "boundary")
+# Parsing takes about 20 s and 1 GiB per MiB of source (benchmarks/speed.py); a target file is some
+# 15 KiB. Larger files are reported and left alone rather than risking the machine's memory.
+DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,3 +32,4 @@ class Options:
     exclude: tuple[str, ...] = ()
     cache: bool = True
     follow_links: bool = False
+    max_file_size: int | None = None  # None: the working directory's project's, else DEFAULT_MAX_FILE_SIZE

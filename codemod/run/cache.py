@@ -6,7 +6,11 @@ the Python version). The path is not part of the key: the same bytes give the sa
 An entry is a checksum line and a `marshal` payload (plain values only; `json` alone would take 1 ms
 of a 50 ms cached run to import); one that cannot be read, does not match its checksum or its key,
 or is not of the expected shape is a miss, never an error. The payload is read only once its checksum
-holds, and the cache lives in the user's own directory, so nothing else writes it.
+holds, and the cache lives in the user's own directory, so nothing else should write it.
+
+Even so an entry is not trusted with new bytes: it holds where `.contiguous()` calls (and the
+parentheses they need) go, and a hit rebuilds the new bytes from the file's own, so that the worst
+a forged entry can do is insert `.contiguous()`.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -25,13 +30,15 @@ except ImportError:  # pragma: no cover - other interpreters
 
 import codemod
 from codemod.results import FileResult, SiteResult, TargetResult
-from codemod.run.process import Job
+from codemod.run.process import INSERTED_TEXT, Job, decode
 
 PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(codemod.__file__))
 CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
 NO_CACHE_VARIABLE = "CONTIGUIFY_NO_CACHE"
-FORMAT = 2
+FORMAT = 3
 SITE_STATUSES = ("inserted", "present", "missing")
+# All that an entry may insert into a file.
+_INSERTABLE = re.compile(r"(?:\.contiguous\(\)|[()])+")
 
 
 def default_directory() -> str:
@@ -116,6 +123,65 @@ def _targets_from_plain(value: Any) -> tuple[TargetResult, ...]:
     return tuple(targets)
 
 
+def _common_run(old: str, start: int, new: str, new_start: int, stop: int) -> int:
+    """How many characters of `old` from `start` and of `new` from `new_start` (up to `stop`) agree."""
+    low, high = 0, min(len(old) - start, stop - new_start)
+    while low < high:  # few differences in long texts: halving beats a loop over characters
+        middle = (low + high + 1) // 2
+        if old[start:start + middle] == new[new_start:new_start + middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def insertions(old: str, new: str) -> list[list[Any]] | None:
+    """`new` as [offset in `old`, inserted text] pairs, or None when it is not `old` plus insertions.
+
+    A `.contiguous()` in `new` but not at the same place in `old` is taken as inserted, so that one
+    inserted before `.cuda()` is not mistaken for the `.c` of it.
+    """
+    found: list[list[Any]] = []
+    start = new_start = 0
+    while new_start < len(new):
+        call = new.find(INSERTED_TEXT, new_start)
+        stop = len(new) if call < 0 else call
+        run = _common_run(old, start, new, new_start, stop)
+        start, new_start = start + run, new_start + run
+        if new_start == len(new):
+            break
+        if new_start == call and old.startswith(INSERTED_TEXT, start):
+            start, new_start = start + len(INSERTED_TEXT), new_start + len(INSERTED_TEXT)
+            continue
+        piece = INSERTED_TEXT if new_start == call else new[new_start]
+        if not _INSERTABLE.fullmatch(piece):
+            return None
+        if found and found[-1][0] == start:
+            found[-1][1] += piece
+        else:
+            found.append([start, piece])
+        new_start += len(piece)
+    return found if start == len(old) else None
+
+
+def rebuild(old: str, entry: Any) -> str | None:
+    """`old` with the insertions of `entry`, if each is `.contiguous()` calls and parentheses at an
+    increasing offset, and the parentheses balance; else None."""
+    pieces, previous, opened = [], -1, 0
+    for offset, text in entry:
+        if not (type(offset) is int and isinstance(text, str) and previous < offset <= len(old)
+                and _INSERTABLE.fullmatch(text)):
+            return None
+        bare = text.replace(INSERTED_TEXT, "")
+        opened += bare.count("(") - bare.count(")")
+        pieces += [old[max(previous, 0):offset], text]
+        previous = offset
+    if opened != 0 or previous < 0:
+        return None
+    pieces.append(old[previous:])
+    return "".join(pieces)
+
+
 class ResultCache:
     """Maps a job (bytes, profile, targets) to its result; lookups and stores never raise."""
 
@@ -123,6 +189,7 @@ class ResultCache:
         self.root = root
         self._directory: str | None = None
         self._created = False
+        self._unwritable = False  # said once, then not tried again
 
     @property
     def directory(self) -> str:
@@ -150,30 +217,42 @@ class ResultCache:
             if _checksum(payload) != checksum:
                 return None
             return self._result(job, key, marshal.loads(payload))
-        except (OSError, ValueError, TypeError, LookupError, EOFError):
+        except (OSError, ValueError, TypeError, LookupError, EOFError, SyntaxError):
             return None
 
     def _result(self, job: Job, key: str, entry: Any) -> FileResult | None:
         if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
             return None
         targets = _targets_from_plain(entry["targets"])
-        error, new = entry["error"], entry["new"]
+        error, inserted = entry["error"], entry["insertions"]
         if error is not None:
             return FileResult(job.path, error=error, targets=targets) if isinstance(error, str) else None
-        if new is None:
-            return FileResult(job.path, targets=targets, old=job.data, new=job.data)
-        if not isinstance(new, bytes):
+        reported = sum(target.inserted for target in targets)
+        if inserted is None:
+            return FileResult(job.path, targets=targets, old=job.data, new=job.data) if reported == 0 else None
+        text, codec = decode(job.data)
+        new_text = rebuild(text, inserted)
+        if new_text is None or new_text.count(INSERTED_TEXT) - text.count(INSERTED_TEXT) != reported:
             return None
-        return FileResult(job.path, targets=targets, old=job.data, new=new)
+        return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
 
     def store(self, job: Job, result: FileResult) -> None:
+        """Remember `result`; a result whose new bytes are not the old ones plus insertions is not kept."""
+        if self._unwritable:
+            return
+        inserted = None
+        if result.changed and result.new is not None:
+            text, codec = decode(job.data)
+            inserted = insertions(text, result.new.decode(codec))
+            if inserted is None:
+                return
         key = self.key(job)
         entry = {
             "format": FORMAT,
             "key": key,
             "error": result.error,
             "targets": _targets_to_plain(result.targets),
-            "new": result.new if result.changed else None,
+            "insertions": inserted,
         }
         temp = None
         try:
@@ -187,10 +266,13 @@ class ResultCache:
             with open(temp, "xb") as handle:
                 handle.write(_checksum(payload) + b"\n" + payload)
             os.replace(temp, path)
-        except OSError:
+        except OSError as error:
             if temp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
+            self._unwritable = True
+            sys.stderr.write(f"warning: cannot write the result cache in {self.root}: {error.strerror or error}; "
+                             "going on without it\n")
 
     def _mark_root(self) -> None:
         """Tell backup tools and git that the directory holds a cache, as other tools' caches do."""

@@ -30,7 +30,7 @@ _GAP = rb"(?:[ \t\f]|\\\r?\n|\\\r)+"
 # interpreter (SIGSEGV) at about 1,500 levels of brackets, and a chain of a few thousand operators
 # (`a + a + ...`) takes it seconds to minutes. CPython itself refuses 200 levels of brackets, and
 # the rewrite's own checks recurse in Python; no file of the standard library or of torch nests
-# deeper than 40 by this count.
+# deeper than 50 by this count.
 MAX_NESTING = 500
 _OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
 # Tokens that end an operand at their bracket level: elements, arguments, targets, statements.

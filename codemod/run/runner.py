@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from codemod.config import Projects
-from codemod.options import Options
+from codemod.config import Project, Projects
+from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.results import FileResult
 from codemod.run.files import OnWarning, Source, iter_candidates, read_source
 from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
@@ -84,6 +83,8 @@ def _serve(connection: Connection) -> None:
 
 
 def _death(exit_code: int | None) -> str:
+    import signal  # not needed on the fast paths
+
     if exit_code is not None and exit_code < 0:
         try:
             return f"killed by {signal.Signals(-exit_code).name}"
@@ -149,15 +150,24 @@ def _parse_in_workers(jobs: Sequence[Job], order: Sequence[int], workers: int) -
             stop(process, connection)
 
 
+def _too_large(job: Job, max_file_size: int) -> FileResult | None:
+    if len(job.data) <= max_file_size:
+        return None
+    return FileResult(job.path, error=f"too large to parse: {len(job.data):,} bytes, over the limit of "
+                                      f"{max_file_size:,} (max-file-size); left untouched")
+
+
 def _rewrite(
-    jobs: Sequence[Job], workers: int, open_cache: Callable[[], ResultCache | None], progress: Progress
+    jobs: Sequence[Job], workers: int, open_cache: Callable[[], ResultCache | None], progress: Progress,
+    max_file_size: int,
 ) -> list[FileResult]:
-    """Prefiltered files at once; the cache is opened only when some file needs parsing.
+    """Prefiltered files at once, then files over the size limit; the cache is opened only when some
+    file needs parsing.
 
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job) for job in jobs]
+    settled = [settle_without_parsing(job) or _too_large(job, max_file_size) for job in jobs]
     heavy = [index for index, result in enumerate(settled) if result is None]
     cache = open_cache() if heavy else None
     copies: dict[bytes, list[int]] = {}
@@ -179,10 +189,11 @@ def _rewrite(
 
 
 def rewrite_jobs(
-    jobs: Sequence[Job], workers: int, *, cache: ResultCache | None = None, progress: Progress | None = None
+    jobs: Sequence[Job], workers: int, *, cache: ResultCache | None = None, progress: Progress | None = None,
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[FileResult]:
     """Results in the order of `jobs`: prefiltered files at once, then cached results, then parsing."""
-    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None))
+    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), max_file_size)
 
 
 def _open_default_cache() -> ResultCache | None:
@@ -191,32 +202,33 @@ def _open_default_cache() -> ResultCache | None:
     return None if cache_disabled() else ResultCache(default_directory())
 
 
-def _unsafe_to_write(path: str, source: Source) -> str | None:
-    """Why the file must not be replaced: it is read-only, or changed since it was read."""
+def _read_only(path: str) -> str | None:
+    """Why the file must not be replaced: it cannot be found, or it is read-only."""
     try:
         status = os.stat(path)
     except OSError as error:
         return f"cannot write: {error.strerror or error}"
     if not os.access(path, os.W_OK) or not status.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
         return "file is read-only; left untouched"
-    if (status.st_dev, status.st_ino, status.st_size, status.st_mtime_ns) != (
-        source.device, source.inode, source.size, source.mtime_ns
-    ):
-        return "file changed while contiguify ran; left untouched"
     return None
 
 
 def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) -> list[FileResult]:
-    """Write every changed file in place; a file that cannot or must not be written becomes an error result."""
-    from codemod.run.write import write_atomically
+    """Write every changed file in place; a file that cannot or must not be written becomes an error result.
+
+    A file saved since it was read (an editor, while this ran) is left as it is now.
+    """
+    from codemod.run.write import FileChanged, write_atomically
 
     written = []
     for result in results:
         if result.changed and result.new is not None:
-            problem = _unsafe_to_write(result.path, sources[result.path])
+            problem = _read_only(result.path)
             if problem is None:
                 try:
-                    write_atomically(result.path, result.new)
+                    write_atomically(result.path, result.new, sources[result.path])
+                except FileChanged:
+                    problem = "file changed while contiguify ran; left untouched"
                 except OSError as error:
                     problem = f"cannot write: {error.strerror or error}"
             if problem is not None:
@@ -229,6 +241,12 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
     """A change that `veto` refuses becomes an error result with its reason: reported, never written."""
     reason = veto(result) if result.changed else None
     return result if reason is None else FileResult(result.path, error=reason, targets=result.targets)
+
+
+def size_limit(projects: Projects) -> int:
+    """One limit for the run: the working directory's project's `max-file-size` (the command line's when given)."""
+    here = projects.for_directory(os.curdir)
+    return here.max_file_size if isinstance(here, Project) else DEFAULT_MAX_FILE_SIZE
 
 
 def run_paths(
@@ -265,7 +283,8 @@ def run_paths(
             slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path)))
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter))
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter,
+                         size_limit(projects)))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:

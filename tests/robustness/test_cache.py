@@ -104,7 +104,7 @@ DAMAGE.update({
     "wrong-format": lambda data: _forge(data, format=99),
     "bad-shape": lambda data: _forge(data, targets=[["only", "three", 1]]),
     "bad-status": lambda data: _forge(data, targets=[["C", "forward", 1, "single", [["x", 2, "maybe"]]]]),
-    "new-not-bytes": lambda data: _forge(data, new="text"),
+    "insertions-not-a-list": lambda data: _forge(data, insertions="text"),
     "error-not-text": lambda data: _forge(data, error=12),
     "not-an-object": lambda data: _resign([1, 2, 3]),
 })
@@ -140,12 +140,15 @@ def test_lookup_and_store_round_trip_every_kind_of_result(tmp_path: Path) -> Non
     assert not list((tmp_path / "cache").glob("*/*.tmp"))
 
 
-def test_an_unusable_cache_directory_does_not_matter(tree: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch,
-                                                     tmp_path: Path) -> None:
+def test_an_unusable_cache_directory_is_said_once_and_does_not_matter(tree: Path, cli: Cli, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
     monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(blocker))
-    assert cli("check", "tree") == _fresh(cli, monkeypatch, "check", "tree")
+    outcome, fresh = cli("check", "tree"), _fresh(cli, monkeypatch, "check", "tree")
+    warning = f"warning: cannot write the result cache in {blocker}: Not a directory; going on without it\n"
+    assert (outcome.code, outcome.out) == (fresh.code, fresh.out)
+    assert outcome.err == warning + fresh.err
 
 
 def test_no_cache_writes_no_cache(tree: Path, own_cache: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
