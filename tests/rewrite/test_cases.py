@@ -6,15 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern
 from codemod.rewrite.profiles import all_profiles
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.process import rewrite as rewrite_file
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 CORPUS = ROOT / "fixtures" / "corpus"
 CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
-TARGETS = tuple(TargetPattern.parse(target) for target in DEFAULT_TARGETS)
 
 INPUTS = sorted(CASES.glob("*.in.py"))
 OUTPUTS = sorted(CASES.glob("*.out.py"))
@@ -31,7 +29,7 @@ def _expected(source: Path, profile: str) -> Path:
 
 
 def rewrite(data: bytes, profile: str) -> bytes:
-    result = rewrite_bytes(Job("case.py", data, profile, TARGETS))
+    result = rewrite_file(data, profile)
     assert result.error is None, result.error
     assert result.new is not None
     return result.new

@@ -123,6 +123,12 @@ def test_the_two_x_views_are_told_apart_by_the_attention_call() -> None:
     assert statuses["single.x-view-out"] == (5, "inserted")
 
 
+def test_contiguous_with_a_memory_format_counts_as_present() -> None:
+    source = in_forward("multi", "x = x.reshape(B, N, C).contiguous(memory_format=torch.contiguous_format)")
+    assert _status(source, "multi.x-reshape") == ["present"]
+    assert seed(source) == source
+
+
 def test_report_has_inserted_present_and_missing() -> None:
     source = in_forward("multi", "q = self.q_linear(x).contiguous()", "x = x.reshape(B, N, C)")
     _, results = rewrite_module_source(source, get_profile("seed"), parse_targets(DEFAULT_TARGETS))

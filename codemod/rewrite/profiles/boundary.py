@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from codemod.match.calls import is_attention_call, linear_attributes
-from codemod.match.chains import CONTIGUOUS, contiguous_of, dotted_name
+from codemod.match.calls import entry_point_of, linear_attributes
+from codemod.match.chains import contiguous_of, dotted_name
+from codemod.match.contiguous import is_contiguous_cst
 from codemod.match.targets import TargetMethod
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
 
@@ -40,15 +41,6 @@ SITES = (
 _PRIMARY = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
 
 
-def _ends_in_contiguous(node: cst.BaseExpression) -> bool:
-    return (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value == CONTIGUOUS
-        and not node.args
-    )
-
-
 def _made_contiguous(node: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(node, _PRIMARY) or node.lpar:
         return contiguous_of(node)
@@ -68,7 +60,7 @@ class BoundaryTransformer(ScopedTransformer):
         """(argument index, site id) of the tensors this call hands to a kernel."""
         assert self.current is not None
         positional = [index for index, arg in enumerate(node.args) if arg.keyword is None and not arg.star]
-        if is_attention_call(node):
+        if entry_point_of(node) is not None:
             return [(index, f"boundary.attention-{name}") for index, name in zip(positional, ATTENTION_ARGUMENTS)]
         callee = dotted_name(node.func)
         if callee is not None and callee.startswith("self.") and callee[5:] in self._linears[id(self.current.node)]:
@@ -84,7 +76,7 @@ class BoundaryTransformer(ScopedTransformer):
         new_args = list(updated_node.args)
         for index, site_id in arguments:
             value = new_args[index].value
-            if _ends_in_contiguous(value):
+            if is_contiguous_cst(value):
                 self.record(site_id, original_node, "present")
             else:
                 self.record(site_id, original_node, "inserted")

@@ -13,7 +13,7 @@ from typing import Literal
 
 import libcst as cst
 
-from codemod.match.calls import is_attention_call
+from codemod.match.calls import entry_point_of
 from codemod.match.chains import Chain, decompose, insert_after_link, replace_link_call
 from codemod.match.targets import TargetMethod
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
@@ -209,7 +209,7 @@ class SeedTransformer(ScopedTransformer):
         self.attention_seen = False
 
     def visit_Call(self, node: cst.Call) -> None:
-        if self.current is not None and is_attention_call(node):
+        if self.current is not None and entry_point_of(node) is not None:
             self.attention_seen = True
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
