@@ -23,11 +23,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from codemod.rewrite import profile_names
 from codemod.runtime.loader import Checkouts
 from codemod.runtime.modes import BF16_SDPA, FP8, Mode, prepare
 from codemod.runtime.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward
 
-VARIANTS = ("original", "seed", "boundary")
+VARIANTS = ("original", *profile_names())
 PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))
 
 

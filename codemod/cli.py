@@ -15,11 +15,11 @@ from codemod.config import ConfigError, load_config
 from codemod.match.patterns import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
 from codemod.options import Options
 from codemod.results import FileResult
+from codemod.rewrite import profile_names
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
-# Spelled out rather than discovered so that `--help` and the no-target fast path never import libcst;
-# a test keeps this equal to the discovered profiles.
-PROFILE_NAMES = ("seed", "boundary")
+# Listed without importing the profiles, so that `--help` and the no-target fast path never import libcst.
+PROFILE_NAMES = profile_names()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
