@@ -16,7 +16,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -24,9 +23,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from codemod.rewrite import profile_names
-from codemod.runtime.loader import Checkouts
-from codemod.runtime.modes import BF16_SDPA, FP8, Mode, prepare
-from codemod.runtime.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward
+from tests.runtime.harness.checkouts import Checkouts
+from tests.runtime.harness.modes import BF16_SDPA, FP8, Mode, prepare
+from tests.runtime.harness.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward
 
 VARIANTS = ("original", *profile_names())
 PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))
@@ -95,12 +94,11 @@ def main() -> int:
               "interleaved rounds; ms: median per pass; cost: median of per-round ratios to the original [quartiles]")
     print(header)
     results = []
-    with tempfile.TemporaryDirectory() as workdir:
-        checkouts = Checkouts(Path(workdir))
-        for mode in (BF16_SDPA, FP8):
-            for path in PATHS:
-                results.append(bench(checkouts, mode, path, args.rounds, args.passes))
-        checkouts.unload()
+    checkouts = Checkouts()
+    for mode in (BF16_SDPA, FP8):
+        for path in PATHS:
+            results.append(bench(checkouts, mode, path, args.rounds, args.passes))
+    checkouts.unload()
     print("| mode | path | original ms | seed ms | boundary ms | seed vs original [IQR] | boundary vs original [IQR] | outputs equal (seed, boundary) |")
     print("|---|---|---|---|---|---|---|---|")
     for result in results:

@@ -10,11 +10,15 @@ SiteStatus = Literal["inserted", "present", "missing"]
 
 @dataclass(frozen=True)
 class SiteResult:
-    """One site of a target: where it is and whether `.contiguous()` was (or would be) inserted there."""
+    """One site of a target: where it is and whether `.contiguous()` was (or would be) inserted there.
+
+    `reason`: why a `missing` site could not be rewritten, when the profile can tell.
+    """
 
     id: str
     line: int | None
     status: SiteStatus
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,17 @@ class TargetResult:
     @property
     def missing(self) -> tuple[str, ...]:
         return tuple(site.id for site in self.sites if site.status == "missing")
+
+    @property
+    def missing_described(self) -> tuple[str, ...]:
+        """The missing sites grouped by reason, in order: `a, b (why)`; sites without a reason alone."""
+        groups: dict[str | None, list[str]] = {}
+        for site in self.sites:
+            if site.status == "missing":
+                groups.setdefault(site.reason, []).append(site.id)
+        return tuple(
+            ", ".join(dict.fromkeys(ids)) + (f" ({reason})" if reason else "") for reason, ids in groups.items()
+        )
 
     @property
     def inserted(self) -> int:

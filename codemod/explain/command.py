@@ -8,11 +8,14 @@ from typing import Any, TypeVar
 
 import click
 
-from codemod.explain.sizes import DTYPES, HUMANS_OF_PATH, Sizes, SpeakerPath
+from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
 
 EXIT_ERROR = 2
-DEFAULT_SIZES = Sizes()
-PATH_OF_HUMANS: dict[int, SpeakerPath] = {humans: path for path, humans in HUMANS_OF_PATH.items()}
+DEFAULT_SIZES = REAL
+DEFAULT_DTYPE = "bf16"
+PATH_OF_HUMANS: dict[int, ForwardPath] = {SINGLE.speakers: SINGLE, TWO.speakers: TWO}
+# torch warns at import when NumPy is missing; explain never hands torch a NumPy array.
+NUMPY_WARNING = "Failed to initialize NumPy"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,19 +51,30 @@ def _size_options(command: F) -> F:
 @click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in PATH_OF_HUMANS)),
               help="1: single-speaker path, 2: two-speaker path; repeatable (default: both).")
 @_size_options
-@click.option("--dtype", type=click.Choice(sorted(DTYPES)), default=DEFAULT_SIZES.dtype, show_default=True,
+@click.option("--dtype", type=click.Choice(sorted(DTYPES)), default=DEFAULT_DTYPE, show_default=True,
               help="Activation and weight dtype (fp32 differs: the rotary embedding's x.float() returns x itself).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: a table per run and a verdict line; json: one document.")
+@click.option("--bare", is_flag=True,
+              help="Import PATH on its own: its relative imports are stubbed instead of imported from its checkout.")
 def explain(
-    path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str,
+    path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str, bare: bool,
     dim: int, heads: int, enc_dim: int, enc_tokens: int, frames: int, height: int, width: int,
 ) -> None:
     """Run PATH's attention forwards, original and rewritten, on the meta device (no GPU, no memory) and
-    report what reaches each kernel (q, k, v at attention(), each linear's input) and what every
-    executed .contiguous() does."""
+    report what reaches each kernel (q, k, v at each attention entry point, in its own layout, and each
+    linear's input) and what every executed .contiguous() does.
+
+    \b
+    explain imports PATH and runs its code, as pytest does: module-level statements run, and so do the
+    sibling modules it imports from its checkout. What cannot be imported here is replaced by stubs
+    (named on stderr); stubbed attention functions are served by PyTorch's sdpa."""
+    import warnings
+
     try:
-        from codemod.explain.analysis import ExplainError, explain_file
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=NUMPY_WARNING)
+            from codemod.explain.analysis import ExplainError, explain_file
     except ModuleNotFoundError as error:
         if error.name != "torch":
             raise
@@ -74,10 +88,14 @@ def explain(
         raise click.BadParameter(f"unknown profile {unknown[0]!r}; known: {', '.join(known)}", param_hint="--profile")
     chosen_profiles = list(dict.fromkeys(profiles)) or known
     chosen_humans = sorted({int(count) for count in humans}) or sorted(PATH_OF_HUMANS)
-    sizes = Sizes(dim=dim, heads=heads, enc_dim=enc_dim, enc_tokens=enc_tokens,
-                  frames=frames, height=height, width=width, dtype=dtype)
+    shape = Shape(dim=dim, heads=heads, enc_dim=enc_dim, enc_tokens=enc_tokens,
+                  frames=frames, height=height, width=width)
+    click.echo(f"note: importing {path} and running its module-level code (and its siblings')", err=True)
     try:
-        explanation = explain_file(path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], sizes)
+        explanation = explain_file(
+            path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], shape, dtype,
+            in_checkout=not bare,
+        )
     except ExplainError as error:
         raise ExplainFailed(str(error)) from error
     for note in explanation.notes:

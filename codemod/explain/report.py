@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 
 from codemod.explain.analysis import Explanation, Run
-from codemod.explain.sizes import Sizes
-from codemod.runtime.record import ATTENTION_ARGS, Boundary, ContiguousCall
+from codemod.match.entry_points import TENSOR_NAMES
+from codemod.model.record import Boundary, ContiguousCall
 
 PATH_TITLES = {"single": "single-speaker", "two": "two-speaker"}
 
@@ -43,7 +43,8 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right_aligned: 
 
 def _boundary_rows(boundaries: Sequence[Boundary]) -> list[list[str]]:
     return [
-        [str(b.line), b.call, b.arg, _yes(b.contiguous), _yes(b.aligned16), _tuple_text(b.shape), _tuple_text(b.stride)]
+        [str(b.line), b.call, b.arg, b.layout or "-", _yes(b.contiguous), _yes(b.dense), _yes(b.aligned16),
+         _tuple_text(b.shape), _tuple_text(b.stride)]
         for b in boundaries
     ]
 
@@ -69,7 +70,9 @@ def verdict(run: Run) -> str:
     copies = [c for c in calls if c.copied]
     parts = []
     if strided:
-        parts.append(f"{len(strided)} of {len(boundaries)} kernel inputs non-contiguous: {_grouped(strided)}")
+        dense = sum(b.dense for b in strided)
+        of_them = f" ({dense} of them dense)" if dense else ""
+        parts.append(f"{len(strided)} of {len(boundaries)} kernel inputs non-contiguous{of_them}: {_grouped(strided)}")
     else:
         parts.append(f"all {len(boundaries)} kernel inputs contiguous")
     if misaligned:
@@ -81,39 +84,43 @@ def verdict(run: Run) -> str:
         )
     else:
         parts.append("no .contiguous() calls")
-    return f"verdict {run.variant}, {PATH_TITLES[run.path]}: " + "; ".join(parts)
+    return f"verdict {run.variant}, {PATH_TITLES.get(run.path, run.path)}: " + "; ".join(parts)
 
 
-def sizes_line(sizes: Sizes) -> str:
+def sizes_line(explanation: Explanation) -> str:
     """The sizes a report holds for, since layouts and bytes depend on them."""
+    shape = explanation.shape
     return (
-        f"{sizes.dtype}, dim {sizes.dim}, {sizes.heads} heads, "
-        f"audio context {sizes.enc_tokens} tokens x {sizes.enc_dim} "
-        f"per frame, {sizes.frames} frames of {sizes.height}x{sizes.width} latents "
-        f"({sizes.frames * sizes.tokens_per_frame} tokens), meta device"
+        f"{explanation.dtype}, dim {shape.dim}, {shape.heads} heads, "
+        f"audio context {shape.enc_tokens} tokens x {shape.enc_dim} "
+        f"per frame, {shape.frames} frames of {shape.height}x{shape.width} latents "
+        f"({shape.frames * shape.tokens_per_frame} tokens), meta device"
     )
 
 
 def _attention_summary(explanation: Explanation) -> list[str]:
-    """Contiguity of (q, k, v) at `attention()`: one row per path, one column per variant."""
+    """Contiguity of (q, k, v) at the first attention entry point: one row per path, one column per variant."""
     variants = list(dict.fromkeys(run.variant for run in explanation.runs))
     paths = list(dict.fromkeys(run.path for run in explanation.runs))
     cells: dict[tuple[str, str], str] = {}
     for run in explanation.runs:
-        flags = {b.arg: b.contiguous for b in run.recording.boundaries if b.call == "attention"}
-        cells[(run.path, run.variant)] = _tuple_text([_yes(flags[arg]) for arg in ATTENTION_ARGS if arg in flags])
-    rows = [[PATH_TITLES[path], *(cells.get((path, variant), "-") for variant in variants)] for path in paths]
-    return ["attention() inputs contiguous (q, k, v)", *_table(["path", *variants], rows, frozenset())]
+        flags: dict[str, bool] = {}
+        for b in run.recording.boundaries:
+            if b.is_attention and b.arg not in flags:
+                flags[b.arg] = b.contiguous
+        cells[(run.path, run.variant)] = _tuple_text([_yes(flags[arg]) for arg in TENSOR_NAMES if arg in flags])
+    rows = [[PATH_TITLES.get(path, path), *(cells.get((path, variant), "-") for variant in variants)] for path in paths]
+    return ["attention inputs contiguous (q, k, v)", *_table(["path", *variants], rows, frozenset())]
 
 
 def render_text(explanation: Explanation) -> str:
     """Per run: its kernel inputs, its `.contiguous()` calls and a verdict; then (q, k, v) for every run."""
-    lines = [f"explain {explanation.file}", sizes_line(explanation.sizes), ""]
+    lines = [f"explain {explanation.file}", sizes_line(explanation), ""]
     for run in explanation.runs:
-        lines.append(f"{PATH_TITLES[run.path]} path, {run.variant}")
+        lines.append(f"{PATH_TITLES.get(run.path, run.path)} path, {run.variant}")
         lines.append("  kernel inputs")
         lines.extend(_table(
-            ["line", "call", "arg", "contiguous", "aligned16", "shape", "stride"],
+            ["line", "call", "arg", "layout", "contiguous", "dense", "aligned16", "shape", "stride"],
             _boundary_rows(run.recording.boundaries),
             frozenset({0}),
         ))
@@ -134,7 +141,7 @@ def render_json(explanation: Explanation) -> str:
     """`{"file", "shape", "runs": [{"variant", "path", "boundaries", "contiguous_calls"}]}`."""
     document = {
         "file": explanation.file,
-        "shape": dataclasses.asdict(explanation.sizes),
+        "shape": {**dataclasses.asdict(explanation.shape), "dtype": explanation.dtype},
         "runs": [
             {
                 "variant": run.variant,
@@ -144,7 +151,9 @@ def render_json(explanation: Explanation) -> str:
                         "line": b.line,
                         "call": b.call,
                         "arg": b.arg,
+                        "layout": b.layout,
                         "contiguous": b.contiguous,
+                        "dense": b.dense,
                         "aligned16": b.aligned16,
                         "shape": list(b.shape),
                         "stride": list(b.stride),

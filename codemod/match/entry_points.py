@@ -23,9 +23,14 @@ class EntryPoint:
     """A function that hands q, k, v to an attention kernel.
 
     `names`: dotted names as written at the call site, shell wildcards allowed (`*.scaled_dot_product_attention`).
-    `keywords`: the keyword names of its q, k, v parameters (positions 0, 1, 2); empty when positional only.
+    `keywords`: the keyword names of its q, k, v parameters (positions 0, 1, 2), or of the list when
+    `packed`; empty when positional only.
     `packed`: q, k, v travel as one list, the first argument (`pay_attention([q, k, v])`).
     `layout`: how it reads q, k, v; `layout_if` overrides it when a keyword argument has a given literal value.
+    `reads_strides`: every kernel behind it takes q, k, v through their strides and needs only a unit
+    last stride (torch's sdpa, flash-attn, xformers, SageAttention, ComfyUI's dispatcher), so a dense
+    tensor in any dimension order serves it as well as a contiguous one. False when some kernel it can
+    reach reads the memory as if contiguous (WanVideoWrapper's `attention()` dispatches to such modes).
     `example`: a call as upstream writes it.
     """
 
@@ -36,6 +41,7 @@ class EntryPoint:
     keywords: tuple[str, ...] = TENSOR_NAMES
     packed: bool = False
     layout_if: tuple[tuple[str, object, Layout], ...] = ()
+    reads_strides: bool = False
 
     def matches(self, dotted: str) -> bool:
         return any(fnmatch.fnmatchcase(dotted, pattern) for pattern in self.names)
@@ -57,26 +63,26 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
         "comfyui", ("optimized_attention", "*.optimized_attention"), "B L (H D)",
         "x = optimized_attention(q.transpose(1, 2), encoder_k.transpose(1, 2), encoder_v.transpose(1, 2), "
         "heads=self.num_heads, skip_reshape=True, skip_output_reshape=True).transpose(1, 2)",
-        layout_if=(("skip_reshape", True, "B H L D"),),
+        layout_if=(("skip_reshape", True, "B H L D"),), reads_strides=True,
     ),
     EntryPoint(
         "xformers", ("memory_efficient_attention", "*.memory_efficient_attention"), "B L H D",
         "x = xformers.ops.memory_efficient_attention(q, encoder_k, encoder_v, attn_bias=attn_bias, op=None)",
-        keywords=("query", "key", "value"),
+        keywords=("query", "key", "value"), reads_strides=True,
     ),
     EntryPoint(
         "flash-attn", ("flash_attn_func", "*.flash_attn_func"), "B L H D",
-        "x = flash_attn_func(q, k, v)",
+        "x = flash_attn_func(q, k, v)", reads_strides=True,
     ),
     EntryPoint(
         "sdpa", ("scaled_dot_product_attention", "*.scaled_dot_product_attention"), "B H L D",
         "x = F.scaled_dot_product_attention(q, k, v)",
-        keywords=("query", "key", "value"),
+        keywords=("query", "key", "value"), reads_strides=True,
     ),
     EntryPoint(
         "sageattention", ("sageattn", "*.sageattn"), "B H L D",
         "x = sageattn(q, k, v, tensor_layout='NHD')",
-        layout_if=(("tensor_layout", "NHD", "B L H D"),),
+        layout_if=(("tensor_layout", "NHD", "B L H D"),), reads_strides=True,
     ),
     EntryPoint(
         "autograd-function", ("[A-Z]*.apply",), "B H L D",
@@ -87,7 +93,7 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint(
         "wan2gp", ("pay_attention",), "B L H D",
         "x = pay_attention(qkv_list)",
-        keywords=(), packed=True,
+        keywords=("qkv_list",), packed=True,
     ),
 )
 
@@ -97,3 +103,60 @@ def find_entry_point(dotted: str, table: Iterable[EntryPoint] = ENTRY_POINTS) ->
     if dotted.split(".", 1)[0] == "self":
         return None
     return next((entry for entry in table if entry.matches(dotted)), None)
+
+
+CONFIG_KEYS = ("names", "layout", "keywords", "packed", "reads-strides")
+
+
+class EntryPointError(ValueError):
+    """An `entry-points` table of the configuration that does not describe an entry point."""
+
+
+def _strings(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise EntryPointError(f"{where} must be an array of non-empty strings")
+    return tuple(value)
+
+
+def entry_points_from_config(value: object, key: str = "tool.contiguify.entry-points") -> tuple[EntryPoint, ...]:
+    """The entry points an `entry-points` array of tables declares; raises EntryPointError naming the key.
+
+    `{names = ["my_attention"], layout = "B L H D", keywords = ["q", "k", "v"], packed = false,
+    reads-strides = false}`; only `names` and `layout` are required.
+    """
+    if not isinstance(value, list):
+        raise EntryPointError(f"{key} must be an array of tables")
+    found = []
+    for index, table in enumerate(value):
+        where = f"{key}[{index}]"
+        if not isinstance(table, dict):
+            raise EntryPointError(f"{where} must be a table")
+        unknown = sorted(set(table) - set(CONFIG_KEYS))
+        if unknown:
+            raise EntryPointError(f"{where}: unknown key {unknown[0]} (known: {', '.join(CONFIG_KEYS)})")
+        for required in ("names", "layout"):
+            if required not in table:
+                raise EntryPointError(f"{where}: {required} is required")
+        names = _strings(table["names"], f"{where}.names")
+        if not names:
+            raise EntryPointError(f"{where}.names must name at least one function")
+        layout = table["layout"]
+        if layout not in LAYOUTS:
+            raise EntryPointError(f"{where}.layout must be one of {', '.join(map(repr, LAYOUTS))}, not {layout!r}")
+        packed = table.get("packed", False)
+        reads_strides = table.get("reads-strides", False)
+        for flag, flag_value in (("packed", packed), ("reads-strides", reads_strides)):
+            if not isinstance(flag_value, bool):
+                raise EntryPointError(f"{where}.{flag} must be a boolean")
+        keywords = _strings(table.get("keywords", [] if packed else list(TENSOR_NAMES)), f"{where}.keywords")
+        if keywords and len(keywords) != (1 if packed else len(TENSOR_NAMES)):
+            expected = "one keyword (the list's)" if packed else "three keywords (q's, k's and v's)"
+            raise EntryPointError(f"{where}.keywords must hold {expected} or none")
+        arguments = "[q, k, v]" if packed else "q, k, v"
+        found.append(
+            EntryPoint(
+                f"{where}", names, layout, f"x = {names[0]}({arguments})",
+                keywords=keywords, packed=packed, reads_strides=reads_strides,
+            )
+        )
+    return tuple(found)

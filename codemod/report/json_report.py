@@ -20,7 +20,10 @@ def file_to_dict(result: FileResult) -> dict[str, Any]:
                 "method": target.method,
                 "line": target.line,
                 "role": target.role,
-                "sites": [{"id": site.id, "line": site.line, "status": site.status} for site in target.sites],
+                "sites": [
+                    {"id": site.id, "line": site.line, "status": site.status, "reason": site.reason}
+                    for site in target.sites
+                ],
             }
             for target in result.targets
         ],

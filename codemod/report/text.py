@@ -20,7 +20,7 @@ def file_lines(result: FileResult, *, wrote: bool) -> list[str]:
         if target.missing:
             lines.append(
                 f"warning: {result.path}:{target.line}: {target.class_name}.{target.method}: "
-                f"sites not found: {', '.join(target.missing)}"
+                f"sites not found: {'; '.join(target.missing_described)}"
             )
     return lines
 

@@ -37,7 +37,7 @@ class ScopedTransformer(cst.CSTTransformer):
     def __init__(self, targets: Sequence[tuple[TargetMethod, str]]) -> None:
         super().__init__()
         self._roles = {id(target.node): (target, role) for target, role in targets}
-        self._records: dict[int, list[tuple[str, int | None, SiteStatus]]] = {
+        self._records: dict[int, list[SiteResult]] = {
             id(target.node): [] for target, _ in targets
         }
         self._lines: dict[int, int] = {}
@@ -85,9 +85,9 @@ class ScopedTransformer(cst.CSTTransformer):
         position = self.get_metadata(PositionProvider, node, None)
         return None if position is None else position.start.line
 
-    def record(self, site_id: str, node: cst.CSTNode, status: SiteStatus) -> None:
+    def record(self, site_id: str, node: cst.CSTNode, status: SiteStatus, reason: str | None = None) -> None:
         assert self.current is not None
-        self._records[id(self.current.node)].append((site_id, self.line_of(node), status))
+        self._records[id(self.current.node)].append(SiteResult(site_id, self.line_of(node), status, reason))
 
     def results(self, profile: Profile) -> tuple[TargetResult, ...]:
         reports = []
@@ -95,7 +95,7 @@ class ScopedTransformer(cst.CSTTransformer):
             found = self._records[node_id]
             sites: list[SiteResult] = []
             for info in profile.sites_for(role):
-                hits = [SiteResult(site_id, line, status) for site_id, line, status in found if site_id == info.id]
+                hits = [site for site in found if site.id == info.id]
                 sites.extend(hits or [SiteResult(info.id, None, "missing")])
             reports.append(
                 TargetResult(

@@ -30,7 +30,7 @@ from codemod.run.process import Job
 PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(codemod.__file__))
 CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
 NO_CACHE_VARIABLE = "CONTIGUIFY_NO_CACHE"
-FORMAT = 1
+FORMAT = 2
 SITE_STATUSES = ("inserted", "present", "missing")
 
 
@@ -94,7 +94,7 @@ def _checksum(payload: bytes) -> bytes:
 def _targets_to_plain(targets: Sequence[TargetResult]) -> list[Any]:
     return [
         [target.class_name, target.method, target.line, target.role,
-         [[site.id, site.line, site.status] for site in target.sites]]
+         [[site.id, site.line, site.status, site.reason] for site in target.sites]]
         for target in targets
     ]
 
@@ -104,11 +104,11 @@ def _targets_from_plain(value: Any) -> tuple[TargetResult, ...]:
     targets = []
     for class_name, method, line, role, sites in value:
         checked_sites = []
-        for site_id, site_line, status in sites:
+        for site_id, site_line, status, reason in sites:
             if not (isinstance(site_id, str) and (site_line is None or type(site_line) is int)
-                    and status in SITE_STATUSES):
+                    and status in SITE_STATUSES and (reason is None or isinstance(reason, str))):
                 raise ValueError("malformed site")
-            checked_sites.append(SiteResult(site_id, site_line, status))
+            checked_sites.append(SiteResult(site_id, site_line, status, reason))
         if not (isinstance(class_name, str) and isinstance(method, str) and type(line) is int
                 and isinstance(role, str)):
             raise ValueError("malformed target")

@@ -103,7 +103,7 @@ def test_json_report_shape(checkout: Path) -> None:
     assert [(site["id"], site["status"]) for site in multi["sites"]] == [
         (site.id, "inserted") for site in SEED_SITES if site.role == "multi"
     ]
-    assert all(set(site) == {"id", "line", "status"} for site in multi["sites"])
+    assert all(set(site) == {"id", "line", "status", "reason"} for site in multi["sites"])
     assert all(isinstance(site["line"], int) for site in multi["sites"])
 
 

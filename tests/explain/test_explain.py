@@ -14,20 +14,21 @@ import torch
 from click.testing import CliRunner, Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
-from codemod.explain.build import construct, forward_call
 from codemod.explain.command import explain
-from codemod.explain.sizes import HUMANS_OF_PATH, Sizes, SpeakerPath
+from codemod.model.build import build, torch_dtype
+from codemod.model.paths import forward_inputs, run_forward
+from codemod.model.record import Boundary, Recording, recording
+from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.rewrite import profile_names
 from codemod.run.process import rewrite
-from codemod.runtime.record import Boundary, Recording, recording
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
-SMALL = Sizes(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
+SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
 SMALL_OPTIONS = ["--dim", "64", "--heads", "4", "--enc-dim", "32", "--enc-tokens", "8",
                  "--frames", "3", "--height", "4", "--width", "4"]
-PATHS: tuple[SpeakerPath, ...] = ("single", "two")
+PATHS: tuple[ForwardPath, ...] = (SINGLE, TWO)
 PROFILES = list(profile_names())
 
 ImportCheckout = Callable[[bytes], types.ModuleType]
@@ -38,7 +39,7 @@ def invoke(*args: str) -> Result:
 
 
 def attention_layout(run: Run) -> tuple[bool, ...]:
-    return tuple(b.contiguous for b in run.recording.boundaries if b.call == "attention")
+    return tuple(b.contiguous for b in run.recording.boundaries if b.is_attention)
 
 
 def run_of(explanation: Explanation, variant: str, path: str) -> Run:
@@ -47,7 +48,7 @@ def run_of(explanation: Explanation, variant: str, path: str) -> Run:
 
 @pytest.fixture(scope="module")
 def real_shape() -> Explanation:
-    return explain_file(CHECKOUT_MULTITALK, PROFILES, PATHS, Sizes())
+    return explain_file(CHECKOUT_MULTITALK, PROFILES, PATHS, REAL)
 
 
 # (q, k, v) contiguous at attention(), bf16, at the real shape: the measured table of FACTS.md.
@@ -68,7 +69,7 @@ def test_attention_inputs_at_the_real_shape(real_shape: Explanation, variant: st
 
 def test_linear_inputs_are_contiguous_and_everything_is_aligned(real_shape: Explanation) -> None:
     for run in real_shape.runs:
-        linears = [b for b in run.recording.boundaries if b.call != "attention"]
+        linears = [b for b in run.recording.boundaries if not b.is_attention]
         assert [b.call for b in linears] == ["q_linear", "kv_linear", "proj"]
         assert all(b.contiguous for b in linears)
         assert all(b.aligned16 for b in run.recording.boundaries)
@@ -111,7 +112,7 @@ def test_every_executed_call_of_a_rewrite_is_named_by_its_site(real_shape: Expla
 
 def test_in_fp32_the_rotary_embedding_leaves_k_strided() -> None:
     # `x.float()` returns x itself in fp32, so no copy undoes the permute before the final rearrange.
-    explanation = explain_file(CHECKOUT_MULTITALK, ["seed"], ["two"], Sizes(dtype="fp32"))
+    explanation = explain_file(CHECKOUT_MULTITALK, ["seed"], [TWO], REAL, "fp32")
     assert attention_layout(run_of(explanation, "original", "two")) == (True, False, False)
 
 
@@ -124,18 +125,16 @@ def layouts(recorded: Recording) -> Layouts:
     return recorded.boundaries, calls
 
 
-def _cpu_layouts(module: types.ModuleType, sizes: Sizes) -> dict[str, Layouts]:
+def _cpu_layouts(module: types.ModuleType, dtype: str) -> dict[str, Layouts]:
     """Per path, what a real CPU forward through the multi-speaker class records."""
     cls = getattr(module, "SingleStreamMultiAttention", None) or module.SingleStreamMutiAttention
-    cpu = torch.device("cpu")
     found: dict[str, Layouts] = {}
     for path in PATHS:
-        torch.manual_seed(HUMANS_OF_PATH[path])
-        model = construct(cls, sizes, cpu)
-        forward = forward_call(model, True, path, sizes, cpu)
-        with torch.inference_mode(), recording(module, model) as recorded:
-            forward()
-        found[path] = layouts(recorded)
+        model = build(cls, SMALL, "cpu", torch_dtype(dtype), seed=path.speakers)
+        inputs = forward_inputs(SMALL, path, torch_dtype(dtype), "cpu", seed=path.speakers)
+        with recording(module, model) as recorded:
+            run_forward(model, inputs)
+        found[path.name] = layouts(recorded)
     return found
 
 
@@ -147,16 +146,15 @@ META_AGAINST_CPU = [(case, "bf16") for case in sorted(CASES.glob("*.in.py"))] + 
     ("case", "dtype"), META_AGAINST_CPU, ids=lambda value: value if isinstance(value, str) else value.name[:-6]
 )
 def test_meta_device_layouts_equal_a_real_cpu_run(import_checkout: ImportCheckout, case: Path, dtype: str) -> None:
-    sizes = Sizes(**{**SMALL.__dict__, "dtype": dtype})
-    explanation = explain_file(case, PROFILES, PATHS, sizes)
+    explanation = explain_file(case, PROFILES, PATHS, SMALL, dtype)
     # The rewrites through the one entry point (tests/rewrite checks them against the reviewed diffs).
     sources = {"original": case.read_bytes()}
     for profile in PROFILES:
         sources[profile] = rewrite(sources["original"], profile).new or b""
     for variant, source in sources.items():
-        on_cpu = _cpu_layouts(import_checkout(source), sizes)
+        on_cpu = _cpu_layouts(import_checkout(source), dtype)
         for path in PATHS:
-            assert layouts(run_of(explanation, variant, path).recording) == on_cpu[path], (variant, path)
+            assert layouts(run_of(explanation, variant, path.name).recording) == on_cpu[path.name], (variant, path)
 
 
 def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
@@ -169,7 +167,7 @@ def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
     )
     assert verdicts[2].startswith("verdict boundary, single-speaker: all 6 kernel inputs contiguous")
     title, header, single, two = [line.strip() for line in result.stdout.splitlines()[-4:]]
-    assert title == "attention() inputs contiguous (q, k, v)"
+    assert title == "attention inputs contiguous (q, k, v)"
     assert header.split() == ["path", "original", *PROFILES]
     assert re.split(r"\s{2,}", single) == ["single-speaker", "(yes, no, no)", "(yes, no, no)", "(yes, yes, yes)"]
     assert re.split(r"\s{2,}", two) == ["two-speaker", "(yes, yes, no)", "(no, no, no)", "(yes, yes, yes)"]
@@ -184,14 +182,18 @@ def test_json_report_follows_the_schema() -> None:
     assert document["shape"] == {"dim": 64, "heads": 4, "enc_dim": 32, "enc_tokens": 8, "frames": 3, "height": 4,
                                  "width": 4, "dtype": "bf16"}
     assert [(run["variant"], run["path"]) for run in document["runs"]] == [
-        (variant, path) for path in PATHS for variant in ("original", *PROFILES)
+        (variant, path.name) for path in PATHS for variant in ("original", *PROFILES)
     ]
     for run in document["runs"]:
         assert set(run) == {"variant", "path", "boundaries", "contiguous_calls"}
         for boundary in run["boundaries"]:
-            assert set(boundary) == {"line", "call", "arg", "contiguous", "aligned16", "shape", "stride"}
+            assert set(boundary) == {"line", "call", "arg", "layout", "contiguous", "dense", "aligned16", "shape",
+                                     "stride"}
             assert boundary["call"] in {"attention", "q_linear", "kv_linear", "proj"}
-            assert boundary["arg"] in ({"q", "k", "v"} if boundary["call"] == "attention" else {"input"})
+            attention = boundary["call"] == "attention"
+            assert boundary["arg"] in ({"q", "k", "v"} if attention else {"input"})
+            assert boundary["layout"] == ("B L H D" if attention else None)
+            assert isinstance(boundary["dense"], bool)
             assert isinstance(boundary["line"], int) and isinstance(boundary["contiguous"], bool)
             assert len(boundary["shape"]) == len(boundary["stride"])
         for call in run["contiguous_calls"]:

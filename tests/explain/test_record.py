@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from codemod.runtime.record import Boundary, ContiguousCall, recording
+from codemod.model.record import Boundary, ContiguousCall, recording
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -74,10 +74,13 @@ def test_records_kernel_inputs_and_contiguous_calls(tiny: types.ModuleType, devi
         model(x)
 
     assert recorded.boundaries == [
-        Boundary(19, "proj", "input", contiguous=False, aligned16=False, shape=(4, 8), stride=(10, 1)),
-        Boundary(22, "attention", "q", contiguous=True, aligned16=True, shape=(4, 8), stride=(8, 1)),
-        Boundary(22, "attention", "k", contiguous=False, aligned16=False, shape=(4, 8), stride=(10, 1)),
-        Boundary(22, "attention", "v", contiguous=True, aligned16=True, shape=(4, 8), stride=(8, 1)),
+        Boundary(19, "proj", "input", contiguous=False, dense=False, aligned16=False, shape=(4, 8), stride=(10, 1)),
+        Boundary(22, "attention", "q", contiguous=True, dense=True, aligned16=True, shape=(4, 8), stride=(8, 1),
+                 layout="B L H D"),
+        Boundary(22, "attention", "k", contiguous=False, dense=False, aligned16=False, shape=(4, 8), stride=(10, 1),
+                 layout="B L H D"),
+        Boundary(22, "attention", "v", contiguous=True, dense=True, aligned16=True, shape=(4, 8), stride=(8, 1),
+                 layout="B L H D"),
     ]
     assert recorded.contiguous_calls == [
         ContiguousCall(18, "by-line", copied=False, bytes=0, column=contiguous_column(18)),
@@ -101,7 +104,7 @@ def _multi_speaker(module: types.ModuleType) -> tuple[torch.nn.Module, dict[str,
     model = module.SingleStreamMultiAttention(64, 32, 4, True).to(torch.bfloat16)
     inputs: dict[str, object] = {
         "x": torch.randn(1, 3 * 16, 64, dtype=torch.bfloat16),
-        "encoder_hidden_states": torch.randn(1, 3, 8, 32, dtype=torch.bfloat16),
+        "encoder_hidden_states": torch.randn(3, 8, 32, dtype=torch.bfloat16),
         "shape": (3, 4, 4),
         "x_ref_attn_map": torch.rand(2, 3 * 16, dtype=torch.bfloat16),
         "human_num": 2,

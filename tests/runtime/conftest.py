@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from codemod.runtime.loader import Checkouts
+    from tests.runtime.harness.checkouts import Checkouts
 
 
 @pytest.fixture(scope="session")
-def checkouts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Checkouts]:
+def checkouts() -> Iterator[Checkouts]:
     """Loaded once per session: rewriting and importing a copy costs more than running it at the small shape."""
-    from codemod.runtime.loader import Checkouts
+    from tests.runtime.harness.checkouts import Checkouts
 
-    loaded = Checkouts(tmp_path_factory.mktemp("checkouts"))
+    loaded = Checkouts()
     yield loaded
     loaded.unload()
 

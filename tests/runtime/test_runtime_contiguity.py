@@ -23,10 +23,10 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from codemod.runtime.loader import Checkouts, variants
-from codemod.runtime.modes import BF16_SDPA, FP32, Mode
-from codemod.runtime.report import ORIGINAL, Observation, contiguity_rows
-from codemod.runtime.scenarios import PATHS, REAL, SMALL
+from tests.runtime.harness.checkouts import Checkouts, variants
+from tests.runtime.harness.modes import BF16_SDPA, FP32, Mode
+from tests.runtime.harness.report import ORIGINAL, Observation, contiguity_rows
+from tests.runtime.harness.scenarios import PATHS, REAL, SMALL
 
 SNAPSHOT = Path(__file__).with_name("contiguity_snapshot.json")
 UPDATE = os.environ.get("CONTIGUIFY_UPDATE_SNAPSHOT") == "1"

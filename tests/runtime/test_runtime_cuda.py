@@ -20,15 +20,15 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from codemod.runtime import misaligned
-from codemod.runtime.backends import reference_attention, strict_fp8_attention_emulated
-from codemod.runtime.fp8 import FP8, check_scaled_mm_operands, scaled_mm_emulated
-from codemod.runtime.loader import Checkouts, variants
-from codemod.runtime.modes import BF16_SDPA, FP4, SAGEATTN, STRICT, Mode, prepare
-from codemod.runtime.modes import FP8 as FP8_MODE
-from codemod.runtime.record import recording
-from codemod.runtime.report import ORIGINAL, accuracy, contiguity_rows
-from codemod.runtime.scenarios import (
+from tests.runtime.harness import misaligned
+from tests.runtime.harness.backends import reference_attention, strict_fp8_attention_emulated
+from tests.runtime.harness.fp8 import FP8, check_scaled_mm_operands, scaled_mm_emulated
+from tests.runtime.harness.checkouts import Checkouts, variants
+from tests.runtime.harness.modes import BF16_SDPA, FP4, SAGEATTN, STRICT, Mode, prepare
+from tests.runtime.harness.modes import FP8 as FP8_MODE
+from codemod.model.record import recording
+from tests.runtime.harness.report import ORIGINAL, accuracy, contiguity_rows
+from tests.runtime.harness.scenarios import (
     FAILING_PATHS,
     PATHS,
     REAL,

@@ -13,9 +13,9 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from codemod.runtime.loader import Checkouts, variants
-from codemod.runtime.modes import BF16_SDPA, FP4, FP8, FP32, Mode, prepare
-from codemod.runtime.scenarios import (
+from tests.runtime.harness.checkouts import Checkouts, variants
+from tests.runtime.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode, prepare
+from tests.runtime.harness.scenarios import (
     FAILING_PATHS,
     SMALL,
     ForwardPath,

@@ -16,13 +16,13 @@ pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops"
 from torch import nn
 
 from codemod.rewrite.profiles import all_profiles
-from codemod.runtime.backends import (
+from tests.runtime.harness.backends import (
     as_dense,
     check_dense_extent,
     reference_attention,
     strict_fp8_attention_emulated,
 )
-from codemod.runtime.fp4 import (
+from tests.runtime.harness.fp4 import (
     E2M1_VALUES,
     PACKED_DTYPE,
     FP4LayoutError,
@@ -30,18 +30,18 @@ from codemod.runtime.fp4 import (
     quantize_nvfp4,
     round_to_e2m1,
 )
-from codemod.runtime.fp8 import (
+from tests.runtime.harness.fp8 import (
     FP8,
     FP8_MAX,
     convert_fp8_linear,
     quantize_weight,
     scaled_mm_emulated,
 )
-from codemod.runtime.loader import Checkouts, variants
-from codemod.runtime.modes import BF16_SDPA, STRICT, prepare
-from codemod.runtime.modes import FP8 as FP8_MODE
-from codemod.runtime.record import recording
-from codemod.runtime.scenarios import (
+from tests.runtime.harness.checkouts import Checkouts, variants
+from tests.runtime.harness.modes import BF16_SDPA, STRICT, prepare
+from tests.runtime.harness.modes import FP8 as FP8_MODE
+from codemod.model.record import recording
+from tests.runtime.harness.scenarios import (
     FAILING_PATHS,
     SMALL,
     build_models,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,9 @@ pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops"
 
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.process import BOM
-from codemod.runtime.backends import STRICT_FP8
-from codemod.runtime.loader import (
-    CASES,
-    Checkouts,
-    load_checkout,
-    read_source,
-    rewrite,
-    variants,
-)
-from codemod.runtime.scenarios import SMALL, attention_class, build_models
+from tests.runtime.harness.backends import STRICT_FP8
+from tests.runtime.harness.checkouts import CASES, CHECKOUT, Case, Checkouts, load_case, read_source, rewrite, variants
+from tests.runtime.harness.scenarios import SMALL, attention_class, build_models
 
 
 def test_every_case_is_a_variant() -> None:
@@ -35,17 +29,18 @@ def test_a_rewritten_copy_holds_the_rewrite_byte_for_byte(checkouts: Checkouts, 
     source = checkouts.variants["crlf_bom"].source
     assert source.startswith(BOM) and "\r\n" in source
     copy = checkouts.get("crlf_bom", profile)
-    expected, _ = rewrite(source, all_profiles()[profile])
+    expected = rewrite(source, profile)
     assert expected != source
     assert copy.multitalk_path.read_bytes() == expected.encode("utf-8")
     assert Path(copy.multitalk.__file__ or "") == copy.multitalk_path
 
 
-def test_copies_import_their_own_attention_module(checkouts: Checkouts) -> None:
+def test_copies_import_their_own_attention_module_from_the_checkout(checkouts: Checkouts) -> None:
     """local_import imports `attention` inside each forward: the relative import must resolve in the copy."""
     first, second = checkouts.get("local_import", None), checkouts.get("jan2026", None)
     assert first.attention is not second.attention
     assert first.attention.__name__ == f"{first.package}.wanvideo.modules.attention"
+    assert first.attention.__file__ == str(CHECKOUT / "wanvideo" / "modules" / "attention.py")
     assert STRICT_FP8 in first.attention.ATTENTION_BACKENDS
     models = build_models([first.multitalk, second.multitalk], SMALL, "cpu")
     assert torch.equal(models[0].q_linear.weight, models[1].q_linear.weight)
@@ -55,10 +50,9 @@ def test_aug2025_spelling_of_the_multi_speaker_class_is_found(checkouts: Checkou
     assert attention_class(checkouts.get("aug2025_rearrange", None).multitalk).__name__ == "SingleStreamMutiAttention"
 
 
-def test_a_copy_can_be_unloaded(tmp_path: Path) -> None:
-    import sys
-
-    copy = load_checkout(tmp_path, read_source(CASES / "jan2026.in.py"), label="unload")
+def test_a_copy_can_be_unloaded() -> None:
+    copy = load_case(Case("jan2026", read_source(CASES / "jan2026.in.py")), None)
     assert copy.package in sys.modules
     copy.unload()
     assert not [name for name in sys.modules if name.startswith(copy.package)]
+    assert not copy.multitalk_path.exists()

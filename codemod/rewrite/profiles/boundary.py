@@ -1,44 +1,107 @@
-"""`.contiguous()` where tensors enter kernels: each q / k / v of the attention call and each linear's input.
+"""`.contiguous()` where tensors enter kernels: q, k and v of each attention call, and each linear's input.
 
 The seed profile's insertions sit earlier in the forward, and later reshapes undo them (measured: the
 two-speaker q and k reach `attention()` strided after the seed rewrite). Putting the call at the
 boundary itself is what makes every kernel input contiguous; on an already contiguous tensor
 `.contiguous()` returns the tensor itself, so it costs nothing there.
+
+Attention calls are those of the entry-point table (`codemod.match.entry_points`); q, k and v are
+its positional or keyword arguments, or, for an entry point that takes them packed
+(`pay_attention(qkv_list)`), the elements of the list display the method builds, made contiguous
+there: `qkv_list = [q.contiguous(), k.contiguous(), v.contiguous()]`.
+
+`.contiguous()` goes only on expressions that are tensors: never on a list, tuple, dict, set,
+string, number, `None` or comprehension, nor on a name that such a value may reach from an
+assignment in the method. Whatever cannot be placed for certain is reported `missing`, with the reason.
+
+Where it goes. An argument that is a pure reordering of the dimensions of an expression `e`
+(`e.transpose(i, j)`, `e.permute(...)`, as ComfyUI passes `q.transpose(1, 2)`) gets it on `e` --
+`q.contiguous().transpose(1, 2)` -- when all of these hold:
+
+- the entry point reads strides (`EntryPoint.reads_strides`: torch's sdpa, flash-attn, xformers,
+  SageAttention, ComfyUI's `optimized_attention`): such a kernel needs a dense tensor with a unit last
+  stride, not one in row-major order of the shape it is handed;
+- the layout the call passes on has one dimension per axis (`B H L D` or `B L H D`, not
+  `B L (H D)`, whose callee `.view`s its input into heads and needs it viewable);
+- the reordering keeps the last dimension last (so the unit stride stays the last one), with literal
+  dimensions that say so.
+
+Then `e.contiguous()` is dense, its reordering is dense with a unit last stride, and when `e` is
+already contiguous (ComfyUI's q, straight from a linear and a view) nothing is copied, where
+`.contiguous()` on the transposed value would copy all of it (495 MB per forward for Wan 14B's q).
+In every other case the value that enters the call is made contiguous itself: a kernel that reads
+memory as if it were contiguous in the shape it is handed gets exactly that, and a contiguous value
+is right for every kernel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import cast
 
 import libcst as cst
+from libcst.metadata import PositionProvider
 
-from codemod.match.calls import entry_point_of, linear_attributes
+from codemod.match.calls import linear_attributes
 from codemod.match.chains import contiguous_of, dotted_name
 from codemod.match.contiguous import is_contiguous_cst
+from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, Layout, find_entry_point
 from codemod.match.targets import TargetMethod
+from codemod.results import SiteStatus
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
 
 ROLE = "boundary"
-ATTENTION_ARGUMENTS = ("q", "k", "v")
+LINEAR_SITE = "boundary.linear-input"
+
+
+def attention_site(tensor: str) -> str:
+    return f"boundary.attention-{tensor}"
+
 
 SITES = (
     *(
         SiteInfo(
-            f"boundary.attention-{name}", ROLE, f"{name} as it enters the attention call",
+            attention_site(name), ROLE, f"{name} as it enters the attention call",
             "x = attention(q, k, v, attention_mode=m)",
             "x = attention(q.contiguous(), k.contiguous(), v.contiguous(), attention_mode=m)",
         )
-        for name in ATTENTION_ARGUMENTS
+        for name in TENSOR_NAMES
     ),
     SiteInfo(
-        "boundary.linear-input", ROLE, "the input of each linear layer of the class",
+        LINEAR_SITE, ROLE, "the input of each linear layer of the class",
         "x = self.proj(x.reshape(B * N_t, S, self.dim))",
         "x = self.proj(x.reshape(B * N_t, S, self.dim).contiguous())",
     ),
 )
 
+# Layouts with one dimension per axis, by their number of dimensions.
+_SEPARATE_AXES: dict[Layout, int] = {"B L H D": 4, "B H L D": 4}
+_TRANSPOSES = ("transpose", "swapaxes", "swapdims")
+_LIST_CHANGES = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "reverse", "sort"})
 # Expressions that can take `.contiguous()` without parentheses.
 _PRIMARY = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
+_DISPLAYS: tuple[tuple[type[cst.BaseExpression], str], ...] = (
+    (cst.List, "a list"), (cst.Tuple, "a tuple"), (cst.Set, "a set"), (cst.Dict, "a dict"),
+    (cst.ListComp, "a list"), (cst.SetComp, "a set"), (cst.DictComp, "a dict"), (cst.GeneratorExp, "a generator"),
+    (cst.SimpleString, "a string"), (cst.ConcatenatedString, "a string"), (cst.FormattedString, "a string"),
+    (cst.Integer, "a number"), (cst.Float, "a number"), (cst.Imaginary, "a number"), (cst.Lambda, "a function"),
+    (cst.Ellipsis, "Ellipsis"),
+)
+_CONSTANTS = {"None": "None", "True": "a bool", "False": "a bool"}
+_UNKNOWN = object()
+
+Position = tuple[int, int]
+
+
+def non_tensor(node: cst.BaseExpression) -> str | None:
+    """What `node` is when it certainly is not a tensor (`a list`, `None`, ...), else None."""
+    for kind, description in _DISPLAYS:
+        if isinstance(node, kind):
+            return description
+    if isinstance(node, cst.Name):
+        return _CONSTANTS.get(node.value)
+    return None
 
 
 def _made_contiguous(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -47,48 +110,398 @@ def _made_contiguous(node: cst.BaseExpression) -> cst.BaseExpression:
     return contiguous_of(node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
 
 
+def _integer(node: cst.BaseExpression) -> int | None:
+    """The value of an integer literal, `-1` included."""
+    if isinstance(node, cst.Integer):
+        return int(node.value, 0)
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = _integer(node.expression)
+        return None if inner is None else -inner
+    return None
+
+
+def _literal(node: cst.BaseExpression) -> object:
+    """The value of a literal keyword argument (`True`, `"NHD"`, `2`); `_UNKNOWN` when not one."""
+    if isinstance(node, cst.Name) and node.value in ("True", "False", "None"):
+        return {"True": True, "False": False, "None": None}[node.value]
+    if isinstance(node, cst.SimpleString):
+        return node.evaluated_value
+    number = _integer(node)
+    return _UNKNOWN if number is None else number
+
+
+def _dimensions(args: Sequence[cst.Arg]) -> list[int] | None:
+    """Literal dimensions of `permute(0, 2, 1, 3)` / `permute((0, 2, 1, 3))` / `transpose(1, 2)`."""
+    if any(arg.keyword is not None or arg.star for arg in args):
+        return None
+    values: Sequence[cst.BaseExpression] = [arg.value for arg in args]
+    if len(values) == 1 and isinstance(values[0], (cst.Tuple, cst.List)):
+        values = [element.value for element in values[0].elements if isinstance(element, cst.Element)]
+    numbers = [_integer(value) for value in values]
+    return None if any(number is None for number in numbers) else [number for number in numbers if number is not None]
+
+
+def _keeps_last_dimension(call: cst.Call, rank: int) -> bool:
+    """`call` (a method call) reorders the dimensions of a `rank`-dimensional tensor and leaves the last one last."""
+    assert isinstance(call.func, cst.Attribute)
+    dimensions = _dimensions(call.args)
+    if dimensions is None or not all(-rank <= dimension < rank for dimension in dimensions):
+        return False
+    normal = [dimension % rank for dimension in dimensions]
+    if call.func.attr.value in _TRANSPOSES:
+        return len(normal) == 2 and rank - 1 not in normal
+    if call.func.attr.value == "permute":
+        return sorted(normal) == list(range(rank)) and normal[-1] == rank - 1
+    return False
+
+
+def _reordered(node: cst.BaseExpression) -> cst.Call | None:
+    """`node` when it is `e.transpose(...)` / `e.permute(...)` (any arguments), else None."""
+    if (
+        isinstance(node, cst.Call)
+        and isinstance(node.func, cst.Attribute)
+        and node.func.attr.value in (*_TRANSPOSES, "permute")
+    ):
+        return node
+    return None
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """One binding of a name in the method: the value of a plain `name = value`, else None.
+
+    `position`: where the name takes its new value (after the assigned value is computed).
+    """
+
+    value: cst.BaseExpression | None
+    position: Position
+    loops: tuple[int, ...]
+
+
+class _MethodScan(cst.CSTVisitor):
+    """The calls and name bindings of one method body; nested functions, lambdas and classes are left out."""
+
+    def __init__(self, start: Callable[[cst.CSTNode], Position], end: Callable[[cst.CSTNode], Position]) -> None:
+        super().__init__()
+        self.start, self.end = start, end
+        self.calls: list[tuple[cst.Call, tuple[int, ...]]] = []
+        self.bindings: dict[str, list[_Binding]] = {}
+        self.changed: dict[str, cst.CSTNode] = {}  # lists changed in place: name -> first such statement
+        self._loops: list[int] = []
+
+    def scan(self, method: cst.FunctionDef) -> _MethodScan:
+        for parameter in _parameters(method.params):
+            self._bind(parameter.name.value, None, self.start(parameter))
+        method.body.visit(self)
+        return self
+
+    def reaching(self, name: str, position: Position, loops: tuple[int, ...]) -> list[_Binding]:
+        """Bindings of `name` that may reach a use at `position`: those before it, and those in a loop around it."""
+        return [
+            binding for binding in self.bindings.get(name, [])
+            if binding.position <= position or set(binding.loops) & set(loops)
+        ]
+
+    def _bind(self, name: str, value: cst.BaseExpression | None, position: Position) -> None:
+        self.bindings.setdefault(name, []).append(_Binding(value, position, tuple(self._loops)))
+
+    def _bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression | None, at: cst.CSTNode) -> None:
+        if isinstance(target, cst.Name):
+            self._bind(target.value, value, self.end(at))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind_target(element.value, None, at)
+        elif isinstance(target, cst.StarredElement):
+            self._bind_target(target.value, None, at)
+        elif isinstance(target, (cst.Subscript, cst.Attribute)) and isinstance(target.value, cst.Name):
+            self.changed.setdefault(target.value.value, at)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        self._bind_target(node.name, None, node)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        self._bind_target(node.name, None, node)
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def visit_For(self, node: cst.For) -> None:
+        self._loops.append(id(node))
+        self._bind_target(node.target, None, node.target)
+
+    def leave_For(self, original_node: cst.For) -> None:
+        self._loops.pop()
+
+    def visit_While(self, node: cst.While) -> None:
+        self._loops.append(id(node))
+
+    def leave_While(self, original_node: cst.While) -> None:
+        self._loops.pop()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._bind_target(target.target, node.value, node)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._bind_target(node.target, node.value, node)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._bind_target(node.target, None, node)
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._bind_target(node.target, node.value, node)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
+            self._bind_target(node.asname.name, None, node)
+
+    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
+        if node.name is not None:
+            self._bind_target(node.name.name, None, node.name)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._bind_target(node.target, None, node)
+
+    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+        bound: cst.BaseExpression = node.asname.name if node.asname is not None else node.name
+        while isinstance(bound, cst.Attribute):  # `import a.b` binds `a`
+            bound = bound.value
+        if isinstance(bound, cst.Name):
+            self._bind_target(bound, None, node)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append((node, tuple(self._loops)))
+        func = node.func
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.attr.value in _LIST_CHANGES:
+            self.changed.setdefault(func.value.value, node)
+
+
+def _parameters(params: cst.Parameters) -> Iterator[cst.Param]:
+    yield from params.posonly_params
+    yield from params.params
+    if isinstance(params.star_arg, cst.Param):
+        yield params.star_arg
+    yield from params.kwonly_params
+    if params.star_kwarg is not None:
+        yield params.star_kwarg
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where one site's `.contiguous()` goes (`receiver`), or why it cannot go anywhere (`reason`)."""
+
+    site: str
+    anchor: cst.CSTNode
+    status: SiteStatus
+    receiver: cst.BaseExpression | None = None
+    reason: str | None = None
+
+
+class _Planner:
+    """Decides every site of one method before anything is rewritten."""
+
+    def __init__(self, scan: _MethodScan, linears: frozenset[str], table: Sequence[EntryPoint]) -> None:
+        self.scan = scan
+        self.linears = linears
+        self.table = table
+
+    def not_a_tensor(self, node: cst.BaseExpression, loops: tuple[int, ...]) -> str | None:
+        """Why `node` may not be a tensor: a display or constant, or a name such a value may reach."""
+        description = non_tensor(node)
+        if description is not None:
+            return f"`{_code(node)}` is {description}, not a tensor"
+        if isinstance(node, cst.Name):
+            for binding in self.scan.reaching(node.value, self.scan.start(node), loops):
+                if binding.value is not None:
+                    description = non_tensor(binding.value)
+                    if description is not None:
+                        line = binding.position[0]
+                        return f"`{node.value}` may be {description} (assigned at line {line}), not a tensor"
+        return None
+
+    def place(
+        self, site: str, value: cst.BaseExpression, loops: tuple[int, ...], rank: int | None
+    ) -> _Placement:
+        """`.contiguous()` for one tensor argument: on the value, or on what a reordering of it starts from.
+
+        `rank`: the number of dimensions when the entry point reads strides in a layout of separate
+        axes, else None (the value itself must be contiguous).
+        """
+        receiver = value
+        if rank is not None:
+            while (reordering := _reordered(receiver)) is not None and _keeps_last_dimension(reordering, rank):
+                assert isinstance(reordering.func, cst.Attribute)
+                receiver = reordering.func.value
+                if is_contiguous_cst(receiver):
+                    break
+        for candidate in (value, receiver):
+            if is_contiguous_cst(candidate):
+                return _Placement(site, candidate, "present")
+        reason = self.not_a_tensor(receiver, loops)
+        if reason is not None:
+            return _Placement(site, value, "missing", reason=reason)
+        return _Placement(site, receiver, "inserted", receiver=receiver)
+
+    def attention(self, call: cst.Call, entry: EntryPoint, loops: tuple[int, ...]) -> Iterator[_Placement]:
+        name = dotted_name(call.func)
+        literals = {arg.keyword.value: _literal(arg.value) for arg in call.args if arg.keyword is not None}
+        layout = entry.layout_for(literals)
+        rank = _SEPARATE_AXES.get(layout) if entry.reads_strides else None
+        if any(arg.star for arg in call.args):
+            for tensor in TENSOR_NAMES:
+                yield _Placement(attention_site(tensor), call, "missing",
+                                 reason=f"{name}(...) takes q, k, v through * or ** arguments")
+            return
+        positional = [arg.value for arg in call.args if arg.keyword is None]
+        keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+        if entry.packed:
+            yield from self.packed(call, entry, positional, keywords, loops, rank)
+            return
+        for index, tensor in enumerate(TENSOR_NAMES):
+            keyword = entry.keywords[index] if index < len(entry.keywords) else None
+            value = positional[index] if index < len(positional) else keywords.get(keyword or "")
+            if value is None:
+                yield _Placement(attention_site(tensor), call, "missing",
+                                 reason=f"{name}(...) is not given its {tensor} argument")
+            else:
+                yield self.place(attention_site(tensor), value, loops, rank)
+
+    def packed(
+        self, call: cst.Call, entry: EntryPoint, positional: list[cst.BaseExpression],
+        keywords: dict[str, cst.BaseExpression], loops: tuple[int, ...], rank: int | None,
+    ) -> Iterator[_Placement]:
+        """q, k, v as the elements of the list display that the packed argument is, or is bound to."""
+        name = dotted_name(call.func)
+        argument = positional[0] if positional else keywords.get(entry.keywords[0]) if entry.keywords else None
+        elements: Sequence[cst.BaseElement] | None = None
+        reason = f"{name}(...) is not given its list of q, k, v"
+        element_loops = loops
+        if isinstance(argument, (cst.List, cst.Tuple)):
+            elements = argument.elements
+        elif isinstance(argument, cst.Name):
+            elements, element_loops, reason = self.list_binding(argument.value, call)
+        elif argument is not None:
+            reason = f"{name}(...) is given `{_code(argument)}`, not a list display or a name bound to one"
+        if elements is not None and (
+            len(elements) != len(TENSOR_NAMES) or not all(isinstance(element, cst.Element) for element in elements)
+        ):
+            reason = f"the list passed to {name}(...) does not have exactly three plain elements"
+            elements = None
+        if elements is None:
+            for tensor in TENSOR_NAMES:
+                yield _Placement(attention_site(tensor), call, "missing", reason=reason)
+            return
+        for tensor, element in zip(TENSOR_NAMES, elements):
+            yield self.place(attention_site(tensor), element.value, element_loops, rank)
+
+    def list_binding(
+        self, name: str, call: cst.Call
+    ) -> tuple[Sequence[cst.BaseElement] | None, tuple[int, ...], str]:
+        """The elements of the one list display `name` is bound to in this method, before `call`."""
+        bindings = self.scan.bindings.get(name, [])
+        if not bindings:
+            return None, (), f"`{name}` is not built in this method"
+        if len(bindings) > 1:
+            return None, (), f"`{name}` is bound {len(bindings)} times in this method: which list reaches the call?"
+        (binding,) = bindings
+        if not isinstance(binding.value, (cst.List, cst.Tuple)):
+            return None, (), f"`{name}` is not bound to a list display in this method"
+        if binding.position >= self.scan.start(call):
+            return None, (), f"`{name}` is built after the call that takes it"
+        changed = self.scan.changed.get(name)
+        if changed is not None:
+            return None, (), f"`{name}` is changed in this method (line {self.scan.start(changed)[0]})"
+        return binding.value.elements, binding.loops, ""
+
+    def linear(self, call: cst.Call, attribute: str, loops: tuple[int, ...]) -> _Placement:
+        positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
+        keywords = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "input"]
+        chosen = positional or keywords
+        if not chosen or any(arg.star for arg in call.args):
+            return _Placement(LINEAR_SITE, call, "missing", reason=f"self.{attribute}(...) is not given its input")
+        return self.place(LINEAR_SITE, chosen[0].value, loops, None)
+
+    def plan(self) -> list[_Placement]:
+        placements: list[_Placement] = []
+        for call, loops in self.scan.calls:
+            name = dotted_name(call.func)
+            if name is None:
+                continue
+            if name.startswith("self.") and name[len("self."):] in self.linears:
+                placements.append(self.linear(call, name[len("self."):], loops))
+                continue
+            entry = find_entry_point(name, self.table)
+            if entry is not None:
+                placements.extend(self.attention(call, entry, loops))
+        return placements
+
+
+def _code(node: cst.BaseExpression) -> str:
+    text = " ".join(cst.Module([]).code_for_node(node).split())
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 class BoundaryTransformer(ScopedTransformer):
     """Makes each tensor contiguous at the call that hands it to a kernel."""
 
-    def __init__(self, targets: Sequence[tuple[TargetMethod, str]]) -> None:
+    def __init__(
+        self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint] = ENTRY_POINTS
+    ) -> None:
         super().__init__(targets)
+        self._entry_points = tuple(entry_points)
         self._linears = {
             id(target.node): linear_attributes((target.class_node, *target.ancestors)) for target, _ in targets
         }
+        self._receivers: set[int] = set()
 
-    def _boundary_arguments(self, node: cst.Call) -> list[tuple[int, str]]:
-        """(argument index, site id) of the tensors this call hands to a kernel."""
-        assert self.current is not None
-        positional = [index for index, arg in enumerate(node.args) if arg.keyword is None and not arg.star]
-        if entry_point_of(node) is not None:
-            return [(index, f"boundary.attention-{name}") for index, name in zip(positional, ATTENTION_ARGUMENTS)]
-        callee = dotted_name(node.func)
-        if callee is not None and callee.startswith("self.") and callee[5:] in self._linears[id(self.current.node)]:
-            return [(positional[0], "boundary.linear-input")] if positional else []
-        return []
+    def _start(self, node: cst.CSTNode) -> Position:
+        position = self.get_metadata(PositionProvider, node).start
+        return position.line, position.column
 
-    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.Call:
-        if self.current is None:
-            return updated_node
-        arguments = self._boundary_arguments(original_node)
-        if not arguments:
-            return updated_node
-        new_args = list(updated_node.args)
-        for index, site_id in arguments:
-            value = new_args[index].value
-            if is_contiguous_cst(value):
-                self.record(site_id, original_node, "present")
+    def _end(self, node: cst.CSTNode) -> Position:
+        position = self.get_metadata(PositionProvider, node).end
+        return position.line, position.column
+
+    def enter_target(self, target: TargetMethod) -> None:
+        """Plan the whole method first: a packed list is rewritten where it is built, before its call."""
+        linears = self._linears[id(target.node)]
+        scan = _MethodScan(self._start, self._end).scan(target.node)
+        placements = _Planner(scan, linears, self._entry_points).plan()
+        for placement in placements:
+            if placement.receiver is not None and id(placement.receiver) in self._receivers:
+                continue  # one list display handed to several calls gets its calls once
+            self.record(placement.site, placement.anchor, placement.status, placement.reason)
+            if placement.receiver is not None:
+                self._receivers.add(id(placement.receiver))
+        found = {placement.site for placement in placements}
+        for info in SITES:
+            if info.id in found:
+                continue
+            if info.id != LINEAR_SITE:
+                reason = "no call of an attention entry point in this method"
+            elif linears:
+                reason = "no linear layer of the class is called in this method"
             else:
-                self.record(site_id, original_node, "inserted")
-                new_args[index] = new_args[index].with_changes(value=_made_contiguous(value))
-        return updated_node.with_changes(args=new_args)
+                reason = "the class assigns no linear layer in __init__"
+            self.record(info.id, target.node, "missing", reason)
+
+    def on_leave(
+        self, original_node: cst.CSTNodeT, updated_node: cst.CSTNodeT
+    ) -> cst.CSTNodeT | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNodeT]:
+        result = super().on_leave(original_node, updated_node)
+        if id(original_node) in self._receivers and isinstance(result, cst.BaseExpression):
+            # An expression takes the place of an expression; the type parameter cannot say so.
+            return cast(cst.CSTNodeT, _made_contiguous(result))
+        return result
 
 
 class BoundaryProfile(Profile):
     """`.contiguous()` on every tensor at the kernel boundary, nowhere else."""
 
     name = "boundary"
-    summary = "q, k, v at the attention call and each linear layer's input, made contiguous where they enter"
+    summary = "q, k, v at each attention call and each linear layer's input, made contiguous where they enter"
 
     def sites(self) -> tuple[SiteInfo, ...]:
         return SITES

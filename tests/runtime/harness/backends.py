@@ -93,7 +93,7 @@ def strict_fp8_attention_emulated(q: torch.Tensor, k: torch.Tensor, v: torch.Ten
 def strict_fp8_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **_: Any) -> torch.Tensor:
     """The `strict_fp8` mode: the Triton kernel on CUDA, the emulation elsewhere."""
     if q.is_cuda:
-        from codemod.runtime.strict_attention_triton import strict_fp8_attention_triton
+        from tests.runtime.harness.strict_attention_triton import strict_fp8_attention_triton
 
         return strict_fp8_attention_triton(q, k, v)
     return strict_fp8_attention_emulated(q, k, v)

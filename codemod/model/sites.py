@@ -15,9 +15,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from codemod.results import SiteStatus, TargetResult
-from codemod.runtime.record import SourcePosition
 
 CONTIGUOUS = "contiguous"
+
+SourcePosition = tuple[int, int]
+"""(line, column) of the name `contiguous` in a call, columns in UTF-8 bytes as `ast` counts them."""
 
 
 def _is_contiguous_call(node: ast.AST) -> bool:

@@ -12,9 +12,9 @@ from typing import Literal
 import torch
 from torch import nn
 
-from codemod.runtime.backends import STRICT_FP8
-from codemod.runtime.fp4 import convert_fp4_linear
-from codemod.runtime.fp8 import convert_fp8_linear
+from tests.runtime.harness.backends import STRICT_FP8
+from tests.runtime.harness.fp4 import convert_fp4_linear
+from tests.runtime.harness.fp8 import convert_fp8_linear
 
 Linear = Literal["dense", "fp8", "fp4"]
 

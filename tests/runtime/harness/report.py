@@ -1,7 +1,7 @@
 """What reaches the kernels, and how accurate each mode is: measured, as rows and markdown tables.
 
 The runtime tests assert these rows; the GPU run prints them into its summary
-(`python -m codemod.runtime.report --device cuda --shape real`).
+(`python -m tests.runtime.harness.report --device cuda --shape real`).
 
 Layout codes: `C` contiguous, `S` strided; a trailing `*` marks a tensor whose data does not start
 on a 16-byte boundary. `attention:C,S,S` is (q, k, v) as `attention()` receives them.
@@ -12,19 +12,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
+from codemod.model.record import Boundary, Recording, recording
 from codemod.rewrite.profiles import all_profiles
-from codemod.runtime.fp8 import has_scaled_mm
-from codemod.runtime.loader import Checkout, Checkouts
-from codemod.runtime.modes import BF16_SDPA, FP4, FP8, FP32, SAGEATTN, STRICT, Mode, prepare
-from codemod.runtime.record import Boundary, Recording, recording
-from codemod.runtime.scenarios import (
+from tests.runtime.harness.checkouts import Checkout, Checkouts
+from tests.runtime.harness.fp8 import has_scaled_mm
+from tests.runtime.harness.modes import BF16_SDPA, FP4, FP8, FP32, SAGEATTN, STRICT, Mode, prepare
+from tests.runtime.harness.scenarios import (
     FAILING_PATHS,
     PATHS,
     REAL,
@@ -53,7 +51,7 @@ def boundary_signature(record: Recording) -> str:
     calls: list[tuple[str, list[str]]] = []
     for boundary in record.boundaries:
         # q, k, v of one attention() call arrive together; a linear call has one input.
-        if calls and calls[-1][0] == boundary.call == "attention" and boundary.arg != "q":
+        if calls and calls[-1][0] == boundary.call and boundary.is_attention and boundary.arg != "q":
             calls[-1][1].append(layout_code(boundary))
         else:
             calls.append((boundary.call, [layout_code(boundary)]))
@@ -202,7 +200,7 @@ def device_modes(device: str) -> list[Mode]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m codemod.runtime.report", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tests.runtime.harness.report", description=__doc__)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--shape", choices=("small", "real"), default="small")
     parser.add_argument("--variant", default="jan2026")
@@ -210,24 +208,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shape = REAL if args.shape == "real" else SMALL
     modes = device_modes(args.device)
-    with tempfile.TemporaryDirectory() as workdir:
-        checkouts = Checkouts(Path(workdir))
-        title = f"{args.variant}, {args.shape} shape: {shape}; {args.device}"
-        print(f"## What reaches the kernels ({title})\n")
-        table_modes = [mode for mode in modes if mode in (FP32, BF16_SDPA)]
-        print(contiguity_markdown(contiguity_rows(checkouts, args.variant, shape, table_modes, args.device)))
-        if not args.no_accuracy:
-            print(f"\n## Relative error against float64 ({title})\n")
-            rows = [
-                accuracy(checkouts.get(args.variant, profile), args.variant, profile or ORIGINAL, shape, path, mode,
-                         args.device)
-                for profile in copies_of()
-                for path in PATHS
-                if path.name not in FAILING_PATHS
-                for mode in modes
-            ]
-            print(accuracy_markdown(rows, modes))
-        checkouts.unload()
+    checkouts = Checkouts()
+    title = f"{args.variant}, {args.shape} shape: {shape}; {args.device}"
+    print(f"## What reaches the kernels ({title})\n")
+    table_modes = [mode for mode in modes if mode in (FP32, BF16_SDPA)]
+    print(contiguity_markdown(contiguity_rows(checkouts, args.variant, shape, table_modes, args.device)))
+    if not args.no_accuracy:
+        print(f"\n## Relative error against float64 ({title})\n")
+        rows = [
+            accuracy(checkouts.get(args.variant, profile), args.variant, profile or ORIGINAL, shape, path, mode,
+                     args.device)
+            for profile in copies_of()
+            for path in PATHS
+            if path.name not in FAILING_PATHS
+            for mode in modes
+        ]
+        print(accuracy_markdown(rows, modes))
+    checkouts.unload()
     return 0
 
 

@@ -8,7 +8,7 @@ and the kernel is right on it. A tensor that is contiguous but starts 8 bytes of
 after `.contiguous()`, which returns it unchanged.
 
 A fault poisons the CUDA context of its process, so each case runs in a subprocess
-(`python -m codemod.runtime.misaligned CASE`), which prints one JSON line.
+(`python -m tests.runtime.harness.misaligned CASE`), which prints one JSON line.
 """
 
 from __future__ import annotations
@@ -119,11 +119,11 @@ def run_in_process(case: str) -> CaseResult:
 
 def run_case(case: str, timeout: float = 600.0) -> CaseResult:
     """Run `case` in a fresh Python process (the first one compiles the extension: about a minute)."""
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(Path(__file__).resolve().parents[3])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     completed = subprocess.run(
-        [sys.executable, "-m", "codemod.runtime.misaligned", case],
+        [sys.executable, "-m", "tests.runtime.harness.misaligned", case],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -141,7 +141,7 @@ def run_case(case: str, timeout: float = 600.0) -> CaseResult:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in CASES:
-        print(f"usage: python -m codemod.runtime.misaligned {{{'|'.join(CASES)}}}", file=sys.stderr)
+        print(f"usage: python -m tests.runtime.harness.misaligned {{{'|'.join(CASES)}}}", file=sys.stderr)
         return 2
     print(json.dumps(asdict(run_in_process(argv[0]))), flush=True)
     return 0

@@ -1,7 +1,10 @@
 """Records the layout of every tensor that reaches a kernel, and every `.contiguous()` a module executes.
 
-Only metadata is read (contiguity, storage offset, shape, strides), so a recording works alike on
-the meta device, on CPU and on CUDA; the meta device lets it run at full size without memory.
+Kernel inputs are q, k and v at each attention entry point the module's code calls (one table,
+`codemod.match.entry_points`, says which callables those are and in which layout each takes its
+tensors) and the input of each linear layer of the model. Only metadata is read (contiguity,
+storage offset, shape, strides), so a recording works alike on the meta device, on CPU and on
+CUDA; the meta device lets it run at full size without memory.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import importlib.util
 import os
 import sys
 import types
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from functools import wraps
@@ -22,11 +25,11 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-ATTENTION_ARGS = ("q", "k", "v")
-ALIGNMENT_BYTES = 16
+from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, find_entry_point
+from codemod.model.sites import SourcePosition
+from codemod.model.stubs import entry_tensors
 
-SourcePosition = tuple[int, int]
-"""(line, column) of the name `contiguous` in a call, columns in UTF-8 bytes as `ast` counts them."""
+ALIGNMENT_BYTES = 16
 
 _NO_LINES: Mapping[int, str] = types.MappingProxyType({})
 _NO_POSITIONS: Mapping[SourcePosition, str] = types.MappingProxyType({})
@@ -35,15 +38,27 @@ _TORCH_DIR = str(Path(torch.__file__).resolve().parent) + os.sep
 
 @dataclass(frozen=True)
 class Boundary:
-    """A tensor reaching a kernel: an argument of `attention()` or the input of a linear layer."""
+    """A tensor reaching a kernel: q, k or v of an attention entry point, or the input of a linear layer.
+
+    `call`: the entry point as the code names it (`attention`, `xformers.ops.memory_efficient_attention`)
+    or the linear layer's attribute name. `layout`: the entry point's layout for this call (`B H L D`
+    for ComfyUI's `skip_reshape=True`); None for a linear layer. `dense`: no gaps and no overlaps,
+    possibly permuted (what a kernel reading through strides in another order can still take whole).
+    """
 
     line: int
     call: str
     arg: str
     contiguous: bool
+    dense: bool
     aligned16: bool
     shape: tuple[int, ...]
     stride: tuple[int, ...]
+    layout: str | None = None
+
+    @property
+    def is_attention(self) -> bool:
+        return self.layout is not None
 
 
 @dataclass(frozen=True)
@@ -73,16 +88,29 @@ def is_aligned16(tensor: torch.Tensor) -> bool:
     return tensor.storage_offset() * tensor.element_size() % ALIGNMENT_BYTES == 0
 
 
-def boundary(line: int, call: str, arg: str, tensor: torch.Tensor) -> Boundary:
+def is_dense(tensor: torch.Tensor) -> bool:
+    """Whether the elements fill a block of memory exactly once, in some order of the dimensions."""
+    extents = sorted((stride, size) for stride, size in zip(tensor.stride(), tensor.shape) if size != 1)
+    expected = 1
+    for stride, size in extents:
+        if stride != expected:
+            return False
+        expected *= size
+    return True
+
+
+def boundary(line: int, call: str, arg: str, tensor: torch.Tensor, layout: str | None = None) -> Boundary:
     """The layout facts of `tensor` that a kernel depends on, read without touching its data."""
     return Boundary(
         line=line,
         call=call,
         arg=arg,
-        contiguous=tensor.is_contiguous(),
+        contiguous=bool(tensor.is_contiguous()),
+        dense=is_dense(tensor),
         aligned16=is_aligned16(tensor),
         shape=tuple(tensor.shape),
         stride=tuple(tensor.stride()),
+        layout=layout,
     )
 
 
@@ -209,49 +237,146 @@ class _ContiguousRecorder(TorchFunctionMode):
         )
 
 
-def _attention_homes(module: types.ModuleType, tree: ast.Module) -> list[types.ModuleType]:
-    """The module itself when it holds `attention`, and every module it imports `attention` from.
+def _dotted(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        owner = _dotted(node.value)
+        return None if owner is None else f"{owner}.{node.attr}"
+    return None
 
-    Forks that import `attention` inside each forward read it from its home module at call time, so
-    that module's function has to be replaced as well.
+
+def _import_homes(tree: ast.Module, package: str | None) -> dict[str, list[tuple[str, str | None]]]:
+    """Local name -> (module to import, attribute of it or None) for every import in the file, functions included.
+
+    Forks import `attention` inside each forward; the callable they reach is then the one in its home module.
     """
-    homes = [module] if callable(getattr(module, "attention", None)) else []
+    homes: dict[str, list[tuple[str, str | None]]] = {}
     for node in ast.walk(tree):
-        if not isinstance(node, ast.ImportFrom) or not any(alias.name == "attention" for alias in node.names):
-            continue
-        name = importlib.util.resolve_name("." * node.level + (node.module or ""), module.__package__)
-        home = sys.modules.get(name) or importlib.import_module(name)
-        if callable(getattr(home, "attention", None)) and all(home is not seen for seen in homes):
-            homes.append(home)
+        if isinstance(node, ast.ImportFrom):
+            try:
+                module = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+            except ImportError:
+                continue
+            for alias in node.names:
+                homes.setdefault(alias.asname or alias.name, []).append((module, alias.name))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.asname:
+                    homes.setdefault(alias.asname, []).append((alias.name, None))
+                else:
+                    root = alias.name.partition(".")[0]
+                    homes.setdefault(root, []).append((root, None))
     return homes
+
+
+def _resolve_roots(module: types.ModuleType, name: str, homes: Mapping[str, list[tuple[str, str | None]]]) -> list[object]:
+    """What `name` can be when the module's code runs: its global, and what each import of it yields."""
+    found: list[object] = []
+    if name in module.__dict__:
+        found.append(module.__dict__[name])
+    for home, attribute in homes.get(name, []):
+        try:
+            imported: object = sys.modules.get(home) or importlib.import_module(home)
+            if attribute is not None:
+                imported = getattr(imported, attribute)
+        except (ImportError, AttributeError):
+            continue
+        if all(imported is not seen for seen in found):
+            found.append(imported)
+    return found
+
+
+@dataclass(frozen=True)
+class _Target:
+    """An attribute to replace while recording: `owner.attribute` is the entry point `entry`, called as `dotted`."""
+
+    owner: object
+    attribute: str
+    dotted: str
+    entry: EntryPoint
+
+
+def entry_point_targets(module: types.ModuleType, table: Sequence[EntryPoint] = ENTRY_POINTS) -> list[_Target]:
+    """Every entry point the module's code calls, as the attribute that holds the callable it reaches.
+
+    A call `a.b.c(...)` that is an entry point reaches `c` of what `a.b` is: a module global, an
+    imported module (`xformers.ops`, `F`), a class (`FusedSDPA.apply`); a bare name reaches the
+    module's global and, for a name imported inside a function, the attribute of its home module.
+    """
+    assert module.__file__ is not None
+    tree = ast.parse(Path(module.__file__).read_bytes())
+    homes = _import_homes(tree, module.__package__)
+    targets: list[_Target] = []
+    seen: set[tuple[int, str]] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or (dotted := _dotted(node.func)) is None:
+            continue
+        entry = find_entry_point(dotted, table)
+        if entry is None:
+            continue
+        *path, attribute = dotted.split(".")
+        if path:
+            owners = _resolve_roots(module, path[0], homes)
+            for step in path[1:]:
+                owners = [getattr(owner, step) for owner in owners if hasattr(owner, step)]
+            places = [(owner, attribute) for owner in owners]
+        else:
+            places = [(module, attribute)]
+            for home, imported in homes.get(attribute, []):
+                if imported is not None:
+                    try:
+                        places.append((sys.modules.get(home) or importlib.import_module(home), imported))
+                    except ImportError:
+                        continue
+        for owner, attribute in places:
+            if (id(owner), attribute) not in seen and callable(getattr(owner, attribute, None)):
+                seen.add((id(owner), attribute))
+                targets.append(_Target(owner, attribute, dotted, entry))
+    return targets
 
 
 @contextmanager
 def _replaced(owner: object, name: str, value: object) -> Iterator[None]:
+    """`owner.name = value` for the block; an attribute the owner only inherited is deleted again afterwards."""
+    own = name in getattr(owner, "__dict__", {})
     original = getattr(owner, name)
     setattr(owner, name, value)
     try:
         yield
     finally:
-        setattr(owner, name, original)
+        if own:
+            setattr(owner, name, original)
+        else:
+            delattr(owner, name)
 
 
-def _recording_attention(
-    original: Callable[..., Any], frames: _ModuleFrames, into: list[Boundary]
+class _Depth:
+    """How many recorded entry-point calls are running: an entry point that calls another is one kernel call."""
+
+    value = 0
+
+
+def _recording_entry_point(
+    original: Callable[..., Any], target: _Target, frames: _ModuleFrames, depth: _Depth, into: list[Boundary]
 ) -> Callable[..., Any]:
     @wraps(original)
-    def attention(*args: Any, **kwargs: Any) -> Any:
+    def entry_point(*args: Any, **kwargs: Any) -> Any:
         frame = frames.own(sys._getframe(1))
-        if frame is not None:
-            named = dict(zip(ATTENTION_ARGS, args))
-            named.update((name, kwargs[name]) for name in ATTENTION_ARGS if name in kwargs)
-            for name in ATTENTION_ARGS:
-                tensor = named.get(name)
+        if frame is not None and depth.value == 0:
+            layout = target.entry.layout_for(kwargs)
+            tensors = entry_tensors(target.entry, args, kwargs)
+            for name in TENSOR_NAMES:
+                tensor = tensors.get(name)
                 if isinstance(tensor, torch.Tensor):
-                    into.append(boundary(frame.f_lineno, "attention", name, tensor))
-        return original(*args, **kwargs)
+                    into.append(boundary(frame.f_lineno, target.dotted, name, tensor, layout))
+        depth.value += 1
+        try:
+            return original(*args, **kwargs)
+        finally:
+            depth.value -= 1
 
-    return attention
+    return entry_point
 
 
 def _linear_hook(
@@ -272,24 +397,28 @@ def recording(
     model: torch.nn.Module,
     site_lines: Mapping[int, str] = _NO_LINES,
     site_positions: Mapping[SourcePosition, str] = _NO_POSITIONS,
+    entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
 ) -> Iterator[Recording]:
     """Record, while the block runs, what `module`'s code hands to kernels and what its `.contiguous()` calls do.
 
-    Kernel boundaries: each of q, k, v passed to `attention()` (the module's own and the one in every
-    module it imports `attention` from, which is called through) and the input of each `nn.Linear`
-    child of `model` (`call` is its attribute name). Only calls made from `module.__file__` count.
-    A `.contiguous()` call's site is `site_positions[(line, column of the name)]`, else `site_lines[line]`.
+    Kernel boundaries: q, k and v of every call the module's code makes to an entry point of
+    `entry_points` (see `entry_point_targets`; an entry point called from inside another counts
+    once), and the input of each `nn.Linear` in `model` (`call` is its attribute name). Only calls
+    made from `module.__file__` count. A `.contiguous()` call's site is
+    `site_positions[(line, column of the name)]`, else `site_lines[line]`.
     """
     if module.__file__ is None:
         raise ValueError(f"module {module.__name__} has no file to attribute calls to")
     tree = ast.parse(Path(module.__file__).read_bytes())
     frames = _ModuleFrames(module.__file__)
     result = Recording()
+    depth = _Depth()
     with ExitStack() as stack:
-        for home in _attention_homes(module, tree):
-            wrapper = _recording_attention(home.attention, frames, result.boundaries)
-            stack.enter_context(_replaced(home, "attention", wrapper))
-        for name, child in model.named_children():
+        for target in entry_point_targets(module, entry_points):
+            original = getattr(target.owner, target.attribute)
+            wrapper = _recording_entry_point(original, target, frames, depth, result.boundaries)
+            stack.enter_context(_replaced(target.owner, target.attribute, wrapper))
+        for name, child in model.named_modules():
             if isinstance(child, torch.nn.Linear):
                 hook = _linear_hook(name, frames, result.boundaries)
                 handle = child.register_forward_pre_hook(hook, with_kwargs=True)

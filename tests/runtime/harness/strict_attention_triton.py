@@ -12,7 +12,7 @@ import torch
 import triton  # type: ignore[import-not-found, unused-ignore]
 import triton.language as tl  # type: ignore[import-not-found, unused-ignore]
 
-from codemod.runtime.backends import check_attention_inputs
+from tests.runtime.harness.backends import check_attention_inputs
 
 BLOCK_M = 64
 BLOCK_N = 32

@@ -1,0 +1,329 @@
+"""Imports a file (or several variants of it) inside its checkout, or on its own, stubbing only what cannot be imported.
+
+In its checkout, each variant becomes a module of its own top-level package (`_contiguify_<id>_<variant>`)
+whose packages are the real directories above the file, as deep as the file's relative imports climb
+(and its `__init__.py` files reach): its siblings import from disk, as they would upstream, and
+variants sit side by side in one process. The variant's bytes are executed from a temporary file, so
+tracebacks and recordings point at its own lines. An absolute import that is not installed but is a
+package or module in an ancestor directory of the importing file (ComfyUI's `comfy`, Wan2GP's
+`shared`) is imported from there. What is still missing is a stub (see `stubs`), except an import
+inside `try: ... except ImportError:` (or a broader handler): that one sees the real ImportError and
+the module's own fallback runs. Nothing is written next to the file: no bytecode, no copies.
+
+Loaded on its own (bytes, or `in_checkout=False`), the packages are empty and every relative import is a stub.
+Everything imported for the load is forgotten again when the `Loaded` is closed.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import itertools
+import os
+import re
+import secrets
+import shutil
+import sys
+import tempfile
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
+from codemod.model.stubs import StubModule
+from codemod.model.variants import ORIGINAL, Variant
+
+_GUARDING_HANDLERS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
+_IMPORT_MACHINERY = frozenset({importlib.__file__, __file__})
+_AVAILABILITY_CHECKS = frozenset({importlib.util.__file__})
+# The recorder imports the home of an entry point that a forward imports inside itself, on the forward's behalf.
+_ON_BEHALF = str(Path(__file__).with_name("record.py"))
+_numbers = itertools.count()
+
+
+class LoadError(Exception):
+    """A variant that cannot be imported, even with stubs; the message says why and names the stubs."""
+
+
+def relative_depth(tree: ast.Module) -> int:
+    """How many package levels the file's relative imports climb (at least 1)."""
+    return max([1, *(node.level for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))])
+
+
+def _package_dirs(path: Path, depth: int) -> list[Path]:
+    """The directories that are the file's packages, innermost last: `depth` levels, more if `__init__.py` goes on."""
+    directories = [path.parent]
+    while len(directories) < depth or (directories[0].parent / "__init__.py").is_file():
+        parent = directories[0].parent
+        if parent == directories[0]:
+            break
+        directories.insert(0, parent)
+    return directories
+
+
+def _catches_import_error(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(
+        (isinstance(name, ast.Name) and name.id in _GUARDING_HANDLERS)
+        or (isinstance(name, ast.Attribute) and name.attr in _GUARDING_HANDLERS)
+        for name in names
+    )
+
+
+def _guarded_lines(filename: str) -> list[tuple[int, int]]:
+    """Line ranges of `try` bodies whose handlers catch ImportError."""
+    try:
+        tree = ast.parse(Path(filename).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    ranges = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Try) and node.body and any(_catches_import_error(h) for h in node.handlers):
+            ranges.append((node.body[0].lineno, node.body[-1].end_lineno or node.body[-1].lineno))
+    return ranges
+
+
+@dataclass(frozen=True)
+class _Package:
+    """One variant's top-level package: `name`, and how many levels the module sits below it."""
+
+    name: str
+    depth: int
+
+
+class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code under test."""
+
+    def __init__(self, table: Sequence[EntryPoint], origin: Path | None, under_test: set[str]) -> None:
+        self._table = table
+        self._origin = origin
+        self._under_test = under_test  # files and directory prefixes (ending in os.sep) of the code under test
+        self._guards: dict[str, list[tuple[int, int]]] = {}
+        self.packages: list[_Package] = []
+        self.stubbed: list[str] = []
+        self.from_ancestors: set[str] = set()
+        self.variant_files: set[str] = set()
+
+    def _is_under_test(self, filename: str) -> bool:
+        return filename in self._under_test or any(
+            prefix.endswith(os.sep) and filename.startswith(prefix) for prefix in self._under_test
+        )
+
+    def _importer(self) -> types.FrameType | None:
+        """The frame whose code asked for the import; None for an availability check (`importlib.util.find_spec`)."""
+        frame: types.FrameType | None = sys._getframe(2)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename in _AVAILABILITY_CHECKS:
+                return None
+            if not (filename.startswith("<frozen ") or filename in _IMPORT_MACHINERY):
+                return frame
+            frame = frame.f_back
+        return None
+
+    def _guarded(self, frame: types.FrameType) -> bool:
+        filename = frame.f_code.co_filename
+        if filename not in self._guards:
+            self._guards[filename] = _guarded_lines(filename)
+        return any(start <= frame.f_lineno <= end for start, end in self._guards[filename])
+
+    def _package_of(self, fullname: str) -> _Package | None:
+        return next((p for p in self.packages if fullname == p.name or fullname.startswith(p.name + ".")), None)
+
+    def _from_ancestor(self, name: str, importer: str) -> importlib.machinery.ModuleSpec | None:
+        """`name` as a package or module in an ancestor directory of the importing file (the real file's, for a variant)."""
+        if self._origin is None:
+            return None
+        start = self._origin if importer in self.variant_files else Path(importer)
+        for ancestor in start.resolve().parents:
+            if (ancestor / name).is_dir() or (ancestor / f"{name}.py").is_file():
+                spec = importlib.machinery.PathFinder.find_spec(name, [str(ancestor)])
+                if spec is not None:
+                    self.from_ancestors.add(name)
+                    self._under_test.add(str(ancestor / name) + os.sep if spec.origin is None or
+                                         spec.submodule_search_locations else spec.origin)
+                    return spec
+        return None
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        parent, dot, _ = fullname.rpartition(".")
+        below_stub = bool(dot) and isinstance(sys.modules.get(parent), StubModule)
+        package = self._package_of(fullname)
+        if not (below_stub or package is not None or not dot):
+            return None  # a missing submodule of a real package stays an ImportError
+        importer = self._importer()
+        if importer is None:
+            return None
+        on_behalf = importer.f_code.co_filename == _ON_BEHALF
+        top_level = not below_stub and package is None
+        if top_level and (on_behalf or not self._is_under_test(importer.f_code.co_filename)):
+            return None  # asked for by code outside the checkout (torch's optional modules), or only by the recorder
+        if not on_behalf and self._guarded(importer):
+            return None
+        if top_level and self._origin is not None:
+            found = self._from_ancestor(fullname, importer.f_code.co_filename)
+            if found is not None:
+                return found
+        shown = fullname if package is None else "." * package.depth + fullname[len(package.name) + 1:]
+        if shown not in self.stubbed:
+            self.stubbed.append(shown)
+        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        return StubModule(spec.name, self._table)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Stubs have no code."""
+
+
+@dataclass(frozen=True)
+class LoadedModule:
+    """One imported variant: `module.__file__` is the temporary file it runs from, holding `variant.data`."""
+
+    variant: Variant
+    module: types.ModuleType
+
+    @property
+    def file(self) -> Path:
+        assert self.module.__file__ is not None
+        return Path(self.module.__file__)
+
+
+class Loaded:
+    """The imported variants, by name; close it (or use it as a context manager) to forget everything it imported."""
+
+    def __init__(self, finder: _Finder, workdir: Path, in_checkout: bool) -> None:
+        self._finder = finder
+        self._workdir = workdir
+        self._modules_before = set(sys.modules)
+        self._write_bytecode = sys.dont_write_bytecode
+        self.in_checkout = in_checkout
+        self.modules: dict[str, LoadedModule] = {}
+        sys.dont_write_bytecode = True
+        sys.meta_path.append(finder)
+
+    def __getitem__(self, variant: str) -> LoadedModule:
+        return self.modules[variant]
+
+    @property
+    def stubbed(self) -> tuple[str, ...]:
+        """Modules that could not be imported and were stubbed, as the code names them (`..utils.x` when relative).
+
+        A stub's submodules are left out when the submodule is listed (`xformers.ops`, not also `xformers`).
+        """
+        names = self._finder.stubbed
+        return tuple(sorted(n for n in names if not any(other.startswith(n + ".") for other in names)))
+
+    @property
+    def entry_points(self) -> Sequence[EntryPoint]:
+        return self._finder._table
+
+    def close(self) -> None:
+        if self._finder in sys.meta_path:
+            sys.meta_path.remove(self._finder)
+        sys.dont_write_bytecode = self._write_bytecode
+        roots = self._finder.from_ancestors
+        for name in set(sys.modules) - self._modules_before:
+            module = sys.modules[name]
+            if (
+                self._finder._package_of(name) is not None
+                or isinstance(module, StubModule)
+                or name.partition(".")[0] in roots
+            ):
+                del sys.modules[name]
+        shutil.rmtree(self._workdir, ignore_errors=True)
+
+    def __enter__(self) -> Loaded:
+        return self
+
+    def __exit__(self, *exception: object) -> None:
+        self.close()
+
+
+def _synthetic_package(name: str, directory: Path | None) -> types.ModuleType:
+    """A package that is only a name and a search path: its `__init__.py` does not run (upstream's pulls in the world)."""
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = [] if directory is None else [str(directory)]
+    package = importlib.util.module_from_spec(spec)
+    package.__path__ = list(spec.submodule_search_locations)
+    return package
+
+
+def _safe(label: str) -> str:
+    return re.sub(r"\W", "_", label)
+
+
+def _import_variant(
+    finder: _Finder, workdir: Path, variant: Variant, path: Path, directories: Sequence[Path], in_checkout: bool
+) -> types.ModuleType:
+    top = f"_contiguify_{secrets.token_hex(3)}_{next(_numbers)}_{_safe(variant.name)}"
+    finder.packages.append(_Package(top, len(directories)))
+    names = [top, *(_safe(directory.name) for directory in directories[1:])]
+    package_name = ""
+    for level, (name, directory) in enumerate(zip(names, directories)):
+        full = name if level == 0 else f"{package_name}.{name}"
+        package = _synthetic_package(full, directory if in_checkout else None)
+        sys.modules[full] = package
+        if package_name:
+            setattr(sys.modules[package_name], name, package)
+        package_name = full
+    source = workdir / _safe(variant.name) / path.name
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(variant.data)
+    finder._under_test.add(str(source))
+    finder.variant_files.add(str(source))
+    module_name = f"{package_name}.{_safe(path.stem)}"
+    spec = importlib.util.spec_from_file_location(module_name, source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def load(
+    source: Path | bytes,
+    variants: Sequence[Variant] | None = None,
+    *,
+    in_checkout: bool = True,
+    entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
+) -> Loaded:
+    """Import each of `variants` (default: the file as it is) as the module at `source`.
+
+    `source` is the file's path (its checkout supplies the siblings unless `in_checkout` is False) or,
+    for a file with no home, its bytes. `entry_points`: the table whose names stubs serve with a
+    reference kernel. Raises `LoadError` when a variant cannot be imported.
+    """
+    path = source if isinstance(source, Path) else Path("module.py")
+    data = path.read_bytes() if isinstance(source, Path) and variants is None else source
+    chosen = list(variants) if variants is not None else [Variant(ORIGINAL, data if isinstance(data, bytes) else b"")]
+    in_checkout = in_checkout and isinstance(source, Path)
+    try:
+        depth = max(relative_depth(ast.parse(variant.data)) for variant in chosen)
+    except (SyntaxError, ValueError) as error:
+        raise LoadError(f"cannot parse it: {error}") from error
+    resolved = path.resolve() if in_checkout else path
+    directories = _package_dirs(resolved, depth) if in_checkout else [Path(f"level{i}") for i in range(depth)]
+    under_test = {str(directories[0]) + os.sep} if in_checkout else set()
+    finder = _Finder(entry_points, resolved if in_checkout else None, under_test)
+    loaded = Loaded(finder, Path(tempfile.mkdtemp(prefix="contiguify-")), in_checkout)
+    importlib.invalidate_caches()
+    for variant in chosen:
+        try:
+            module = _import_variant(finder, loaded._workdir, variant, resolved, directories, in_checkout)
+        except Exception as error:
+            stubs = loaded.stubbed
+            loaded.close()
+            hint = f" (stubbed, not importable here: {', '.join(stubs)})" if stubs else ""
+            raise LoadError(f"{variant.name}: cannot import it: {type(error).__name__}: {error}{hint}") from error
+        loaded.modules[variant.name] = LoadedModule(variant, module)
+    return loaded
+

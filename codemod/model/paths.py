@@ -1,0 +1,78 @@
+"""The forward paths a class has, and the inputs its real callers pass on each.
+
+Upstream callers hand the attention `x` as [B, N_t·S, C], the audio context as [B·N_t, N_a, C_a]
+(the multi-speaker classes squeeze a leading 1, which a 3-D context does not have), the latent grid
+as `shape=(N_t, N_h, N_w)`, and on the multi-speaker path `x_ref_attn_map` [human_num, N_t·S] and
+`human_num`. Keyword arguments a forward does not take are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+
+from codemod.model.build import forward_parameters, takes_speakers
+from codemod.model.shape import SINGLE, TWO, ForwardPath, Shape
+
+
+def paths(cls: type) -> tuple[ForwardPath, ...]:
+    """Single-speaker, and two-speaker when the forward takes `human_num`."""
+    return (SINGLE, TWO) if takes_speakers(cls) else (SINGLE,)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """One forward's arguments. A forward may write into `x` and `context` (FP8's in-place clamp): `clone` first."""
+
+    x: torch.Tensor
+    context: torch.Tensor
+    grid: tuple[int, int, int]
+    x_ref_attn_map: torch.Tensor | None
+    human_num: int
+
+    def clone(self) -> Inputs:
+        ref_map = None if self.x_ref_attn_map is None else self.x_ref_attn_map.clone()
+        return replace(self, x=self.x.clone(), context=self.context.clone(), x_ref_attn_map=ref_map)
+
+    def to(self, dtype: torch.dtype) -> Inputs:
+        ref_map = None if self.x_ref_attn_map is None else self.x_ref_attn_map.to(dtype)
+        return replace(self, x=self.x.to(dtype), context=self.context.to(dtype), x_ref_attn_map=ref_map)
+
+    def arguments(self, model: torch.nn.Module) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Positional and keyword arguments for `model`'s forward, keywords it lacks left out."""
+        taken = forward_parameters(type(model))
+        keywords: dict[str, Any] = {"shape": self.grid}
+        if "human_num" in taken:
+            keywords.update(x_ref_attn_map=self.x_ref_attn_map, human_num=self.human_num)
+        return (self.x, self.context), {name: value for name, value in keywords.items() if name in taken}
+
+
+def forward_inputs(
+    shape: Shape, path: ForwardPath, dtype: torch.dtype, device: torch.device | str, seed: int = 0
+) -> Inputs:
+    """Random inputs for `path`: latents and audio features ~ N(0, 1), attention-map scores ~ U(0, 1)."""
+    device = torch.device(device)
+    generator = None if device.type == "meta" else torch.Generator(device).manual_seed(seed)
+    audio_frames = shape.frames - 1 if path.extra else shape.frames
+    audio_rows = audio_frames if path.shared_audio else path.batch * audio_frames
+    tokens = shape.frames * shape.tokens_per_frame
+    x = torch.randn(path.batch, tokens, shape.dim, generator=generator, dtype=dtype, device=device)
+    context = torch.randn(audio_rows, shape.enc_tokens, shape.enc_dim, generator=generator, dtype=dtype, device=device)
+    ref_map = None
+    if path.speakers > 1 and path.attn_map:
+        ref_map = torch.rand(
+            path.speakers, audio_frames * shape.tokens_per_frame, generator=generator, dtype=dtype, device=device
+        )
+    return Inputs(x, context, (shape.frames, shape.height, shape.width), ref_map, path.speakers)
+
+
+def run_forward(model: torch.nn.Module, inputs: Inputs) -> torch.Tensor:
+    """One forward under `torch.no_grad()` (the rotary embedding works in place)."""
+    args, kwargs = inputs.arguments(model)
+    with torch.no_grad():
+        out = model(*args, **kwargs)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"{type(model).__name__}.forward returned {type(out).__name__}, not a tensor")
+    return out

@@ -1,0 +1,88 @@
+"""The variants of a file that runs compare: the file as it is and each profile's rewrite of it.
+
+Each variant carries the site of every `.contiguous()` call it holds, so a recording can name the
+calls it sees. Rewrites go through `rewrite_bytes`, the path `contiguify fix` takes. Free of torch.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.model.sites import SourcePosition, site_positions
+from codemod.results import FileResult, SiteStatus, TargetResult
+from codemod.rewrite.profiles import get_profile
+from codemod.run.process import BOM, Job, decode, rewrite_bytes
+
+ORIGINAL = "original"
+
+
+class VariantError(Exception):
+    """A file that cannot be rewritten, or holds no target class; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """`name`: "original" or a profile; `data`: the module's bytes; `sites`: position of each `.contiguous()` -> site id."""
+
+    name: str
+    data: bytes
+    sites: Mapping[SourcePosition, str] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Variants:
+    """The original and each profile's rewrite, and the target classes the rewrites found (in file order)."""
+
+    variants: tuple[Variant, ...]
+    class_names: tuple[str, ...]
+
+    def __getitem__(self, name: str) -> Variant:
+        return next(variant for variant in self.variants if variant.name == name)
+
+
+def text_of(data: bytes) -> str:
+    """The module's text without a BOM, as `ast` and the recorder's positions see it."""
+    return decode(data)[0].removeprefix(BOM)
+
+
+def rewrite(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAULT_TARGETS) -> FileResult:
+    """`data` rewritten by `profile`; an error, or a file without target classes, is a `VariantError`."""
+    result = rewrite_bytes(Job(path, data, profile, parse_targets(targets)))
+    if result.error is not None:
+        raise VariantError(f"{path}: {result.error}")
+    if not result.targets or result.new is None:
+        raise VariantError(f"{path}: no target class in it (looked for {', '.join(targets)})")
+    return result
+
+
+def _positions(
+    original: str, rewritten: str, profile: str, targets: Sequence[TargetResult], present_only: bool
+) -> dict[SourcePosition, str]:
+    order = {site.id: rank for rank, site in enumerate(get_profile(profile).sites())}
+    statuses: tuple[SiteStatus, ...] = ("present",) if present_only else ("inserted", "present")
+    return site_positions(original, rewritten, targets, order, statuses=statuses)
+
+
+def make_variants(
+    path: str, data: bytes, profiles: Sequence[str], targets: Sequence[str] = DEFAULT_TARGETS
+) -> Variants:
+    """The original (its `.contiguous()` calls named by the first profile that has them) and each rewrite.
+
+    `path` is only for messages. With no profile the original is still checked for target classes.
+    """
+    original = text_of(data)
+    results = {profile: rewrite(path, data, profile, targets) for profile in profiles or ["seed"]}
+    original_sites: dict[SourcePosition, str] = {}
+    rewritten: list[Variant] = []
+    for profile, result in results.items():
+        assert result.new is not None
+        for position, site in _positions(original, original, profile, result.targets, True).items():
+            original_sites.setdefault(position, site)
+        if profile in profiles:
+            sites = _positions(original, text_of(result.new), profile, result.targets, False)
+            rewritten.append(Variant(profile, result.new, types.MappingProxyType(sites)))
+    class_names = tuple(dict.fromkeys(t.class_name for result in results.values() for t in result.targets))
+    return Variants((Variant(ORIGINAL, data, types.MappingProxyType(original_sites)), *rewritten), class_names)

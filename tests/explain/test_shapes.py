@@ -1,0 +1,84 @@
+"""`explain` on every fixture case, where the case lives: original, seed and boundary run on each path.
+
+`fixtures/cases/cases.toml` says which checkout and path a case belongs to, or that it is a bare file;
+a case it does not list is a drop-in for the WanVideoWrapper checkout's `multitalk/multitalk.py`.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch", reason="explain runs the forwards with torch")
+
+from codemod.explain.analysis import explain_file
+from codemod.explain.report import render_text
+from codemod.model.shape import SINGLE, TWO, Shape
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+CASES = FIXTURES / "cases"
+MANIFEST = CASES / "cases.toml"
+DROP_IN = FIXTURES / "wanvideowrapper" / "multitalk" / "multitalk.py"
+SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
+VARIANTS = ["original", "seed", "boundary"]
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where a case runs: its place in a checkout, or on its own."""
+
+    case: Path
+    location: Path
+    in_checkout: bool
+
+
+def homes() -> list[Home]:
+    manifest = tomllib.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
+    found = []
+    for case in sorted(CASES.glob("*.in.py")):
+        entry = manifest.get(case.name.removesuffix(".in.py"))
+        if entry is None:
+            found.append(Home(case, DROP_IN, True))
+        elif "checkout" in entry:
+            found.append(Home(case, FIXTURES / entry["checkout"] / entry["path"], True))
+        else:
+            found.append(Home(case, case, False))
+    return found
+
+
+@pytest.mark.parametrize("home", homes(), ids=lambda home: home.case.name.removesuffix(".in.py"))
+def test_explain_runs_every_variant_on_every_path(home: Home) -> None:
+    explanation = explain_file(home.location, ["seed", "boundary"], [SINGLE, TWO], SMALL,
+                               data=home.case.read_bytes(), in_checkout=home.in_checkout)
+    paths = list(dict.fromkeys(run.path for run in explanation.runs))
+    assert SINGLE.name in paths
+    assert [(run.path, run.variant) for run in explanation.runs] == [(p, v) for p in paths for v in VARIANTS]
+    for run in explanation.runs:
+        attention = [b for b in run.recording.boundaries if b.is_attention]
+        assert attention, f"{run.variant} {run.path}: no attention entry point recorded"
+        assert [b.arg for b in attention[:3]] == ["q", "k", "v"]
+    assert render_text(explanation).count("verdict") == len(explanation.runs)
+
+
+def test_the_notes_name_every_stub_and_say_the_file_runs(tmp_path: Path) -> None:
+    bare = tmp_path / "multitalk.py"
+    bare.write_text(DROP_IN.read_text().replace("import torch\n", "import torch\nimport xformers_missing_abc.ops\n", 1))
+    options = [f"--{name.replace('_', '-')}={value}" for name, value in vars(SMALL).items()]
+    # A process of its own: torch's import-time warnings appear only where torch is imported first.
+    result = subprocess.run([sys.executable, "-m", "codemod", "explain", str(bare), *options],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        f"note: importing {bare} and running its module-level code (and its siblings')",
+        "note: stubbed, not importable here: ..wanvideo.modules.attention, xformers_missing_abc.ops",
+    ]
