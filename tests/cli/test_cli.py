@@ -181,12 +181,3 @@ def test_boundary_profile_from_the_command_line(checkout: Path) -> None:
     code, out, _ = invoke("check", "--profile", "boundary", "wanvideowrapper")
     assert code == 1
     assert b"+            q.contiguous(), encoder_k.contiguous(), encoder_v.contiguous()" in out
-
-
-def test_readme_site_table_names_every_seed_site() -> None:
-    from codemod.rewrite.profiles import get_profile
-
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    prefixes = tuple(f"| `{site.role}." for site in SEED_SITES)
-    table_ids = [line.split("`")[1] for line in readme.splitlines() if line.startswith(prefixes)]
-    assert table_ids == [site.id for site in SEED_SITES]
