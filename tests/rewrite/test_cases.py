@@ -19,6 +19,7 @@ import pytest
 from codemod.report.diff import file_diff
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.run.process import rewrite
+from tests.fixture_cases import CHECKOUTS, DROP_IN_CHECKOUT, Case, cases
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -124,6 +125,20 @@ def test_jan2026_rewrite_equals_the_spec_applied_by_hand() -> None:
     by_hand = (CASES / "hand_fixed.in.py").read_bytes()
     assert rewritten == by_hand.replace(b".contiguous().contiguous()", b".contiguous()")
     assert rewritten.count(b".contiguous()") == len(get_profile("seed").sites())
+
+
+BUNDLED = [case for case in cases() if case.bundled]
+
+
+@pytest.mark.parametrize("case", BUNDLED, ids=lambda case: case.name)
+def test_checkout_carries_its_bundled_case(case: Case) -> None:
+    assert case.checkout_root is not None
+    assert (case.checkout_root / case.path).read_bytes() == case.source.read_bytes()
+
+
+def test_every_other_checkout_bundles_one_case() -> None:
+    """jan2026 is the WanVideoWrapper checkout's own file; each other checkout holds one listed case."""
+    assert sorted(str(case.checkout) for case in BUNDLED) == sorted(set(CHECKOUTS) - {DROP_IN_CHECKOUT})
 
 
 @pytest.mark.parametrize(

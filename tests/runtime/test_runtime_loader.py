@@ -15,12 +15,13 @@ from codemod.run.process import BOM
 from tests.runtime.harness.backends import STRICT_FP8
 from tests.runtime.harness.checkouts import CASES, CHECKOUT, Case, Checkouts, load_case, read_source, rewrite, variants
 from tests.runtime.harness.scenarios import SMALL, attention_class, build_models
+from tests.fixture_cases import cases
 
 
-def test_every_case_is_a_variant() -> None:
+def test_every_drop_in_case_is_a_variant() -> None:
     names = [variant.name for variant in variants()]
-    assert names == sorted(path.name.removesuffix(".in.py") for path in CASES.glob("*.in.py"))
-    assert "jan2026" in names
+    assert names == [case.name for case in cases() if case.drop_in]
+    assert "jan2026" in names and "comfyui_core" not in names
 
 
 @pytest.mark.parametrize("profile", list(all_profiles()))

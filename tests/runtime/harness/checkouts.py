@@ -17,6 +17,7 @@ from codemod.model.load import Loaded, load
 from codemod.model.sites import SourcePosition
 from codemod.model.variants import ORIGINAL, Variant, make_variants
 from codemod.rewrite.profiles import all_profiles
+from tests.fixture_cases import cases as all_cases
 from tests.runtime.harness.backends import register_backends
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -42,8 +43,8 @@ def read_source(path: Path) -> str:
 
 
 def variants(cases: Path = CASES) -> list[Case]:
-    """Every `<name>.in.py` under `cases`, sorted by name."""
-    return [Case(path.name.removesuffix(".in.py"), read_source(path)) for path in sorted(cases.glob("*.in.py"))]
+    """Every drop-in case under `cases` (one `cases.toml` does not place elsewhere), sorted by name."""
+    return [Case(case.name, read_source(case.source)) for case in all_cases(cases) if case.drop_in]
 
 
 @functools.cache

@@ -1,0 +1,168 @@
+"""Forward time of each upstream shape's attention, original vs the seed and boundary rewrites, on one CUDA GPU.
+
+Every fixture case named on the command line (default: one per upstream shape) runs in its own
+mini checkout through `codemod.model`, at the real shape (Wan 14B: dim 5120, 40 heads, 32 audio
+tokens per frame, 21 latent frames of 48x48), bf16, on each forward path its class has. Entry
+points that are not installed on the machine (xformers, flash-attn, Habana) are served by the
+loader's reference kernel in the entry point's own layout; the report says which.
+
+Where the boundary rewrite hands an entry point `q.contiguous().transpose(1, 2)` (ComfyUI core's
+`optimized_attention(..., skip_reshape=True)`), the benchmark also times `boundary-at-call`: the same
+file with each such argument written `q.transpose(1, 2).contiguous()`, the placement that copies
+all of q, so that the cost of the two placements can be compared.
+
+Variants run interleaved (each round times each once, in rotating order); a rewrite's cost is the
+median over all rounds of its time divided by the original's time in the same round, with quartiles.
+
+    python benchmarks/shape_time.py [--rounds 30] [--passes 2] [--case comfyui_core ...] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from codemod.model.build import attention_class, build
+from codemod.model.load import load
+from codemod.model.paths import forward_inputs, paths, run_forward
+from codemod.model.shape import REAL, SMALL, Shape
+from codemod.model.variants import Variant, make_variants
+from codemod.rewrite.profiles import all_profiles
+from tests.fixture_cases import Case, cases
+
+DEFAULT_CASES = ("jan2026", "jun2025_qk_norm", "comfyui_core", "meigen_multitalk", "wan2gp", "port_sdpa")
+AT_CALL = "boundary-at-call"
+# `name.contiguous().transpose(1, 2)` as the boundary profile writes a transposed entry-point argument.
+_DENSE_PLACEMENT = re.compile(rb"(\b[A-Za-z_]\w*)\.contiguous\(\)\.transpose\((\d), (\d)\)")
+
+
+def at_call(boundary: Variant) -> Variant | None:
+    """The boundary rewrite with `.contiguous()` moved after each transpose it precedes; None when there is none."""
+    moved = _DENSE_PLACEMENT.sub(rb"\1.transpose(\2, \3).contiguous()", boundary.data)
+    return None if moved == boundary.data else Variant(AT_CALL, moved)
+
+
+def time_one(model: torch.nn.Module, inputs: object) -> float:
+    """Milliseconds of one forward: CUDA events on a GPU, the wall clock elsewhere (the CPU smoke run)."""
+    if not torch.cuda.is_available():
+        start_s = time.perf_counter()
+        run_forward(model, inputs)  # type: ignore[arg-type]
+        return (time.perf_counter() - start_s) * 1000
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    run_forward(model, inputs)  # type: ignore[arg-type]
+    end.record()
+    torch.cuda.synchronize()
+    return float(start.elapsed_time(end))
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return {"median": median, "q1": q1, "q3": q3}
+
+
+def bench_case(case: Case, shape: Shape, rounds: int, passes: int, workdir: Path) -> list[dict[str, object]]:
+    file = case.place(workdir / case.name)
+    made = make_variants(str(file), file.read_bytes(), list(all_profiles()))
+    variants = list(made.variants)
+    extra = at_call(made["boundary"])
+    if extra is not None:
+        variants.append(extra)
+    names = [variant.name for variant in variants]
+    results = []
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    with load(file if case.checkout is not None else file.read_bytes(), variants,
+              in_checkout=case.checkout is not None) as loaded:
+        classes = [attention_class(loaded[name].module, made.class_names) for name in names]
+        if any(cls is None for cls in classes):
+            raise SystemExit(f"{case.name}: no attention class to run")
+        for path in paths(classes[0]):  # type: ignore[arg-type]
+            models = [build(cls, shape, device, dtype, seed=0) for cls in classes]  # type: ignore[arg-type]
+            inputs = forward_inputs(shape, path, dtype, device, seed=0)
+            outputs = [run_forward(model, inputs.clone()) for model in models]
+            equal = {name: bool(torch.equal(outputs[0], out)) for name, out in zip(names, outputs)}
+            for model in models:
+                for _ in range(3):
+                    run_forward(model, inputs.clone())
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            per_pass = []
+            ratios: dict[str, list[float]] = {name: [] for name in names[1:]}
+            for _ in range(passes):
+                samples: dict[str, list[float]] = {name: [] for name in names}
+                for round_index in range(rounds):
+                    for offset in range(len(names)):
+                        index = (round_index + offset) % len(names)
+                        samples[names[index]].append(time_one(models[index], inputs.clone()))
+                per_pass.append({name: statistics.median(times) for name, times in samples.items()})
+                for name in ratios:
+                    ratios[name].extend(t / base for t, base in zip(samples[name], samples[names[0]]))
+            results.append({
+                "case": case.name, "path": path.name, "stubbed": list(loaded.stubbed),
+                "bitwise_equal_to_original": equal, "pass_medians_ms": per_pass,
+                "ratio_to_original": {name: _summary(values) for name, values in ratios.items()},
+            })
+            del models, outputs
+            torch.cuda.empty_cache()
+    return results
+
+
+def _percent(ratio: dict[str, float]) -> str:
+    return f"{(ratio['median'] - 1) * 100:+.1f}% [{(ratio['q1'] - 1) * 100:+.1f}, {(ratio['q3'] - 1) * 100:+.1f}]"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--case", action="append", dest="cases")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--smoke", action="store_true", help="CPU, small shape, fp32: checks the code, times nothing of use")
+    args = parser.parse_args()
+    if not torch.cuda.is_available() and not args.smoke:
+        print("shape_time: needs a CUDA GPU (--smoke runs it on the CPU at a small shape)", file=sys.stderr)
+        return 2
+    shape = SMALL if args.smoke else REAL
+    by_name = {case.name: case for case in cases()}
+    chosen = args.cases or [name for name in DEFAULT_CASES if name in by_name]
+    card = torch.cuda.get_device_name() if torch.cuda.is_available() else f"CPU ({platform.processor() or platform.machine()})"
+    print(f"{card}, torch {torch.__version__}, CUDA {torch.version.cuda}; shape: {shape}, "
+          f"{'bf16' if torch.cuda.is_available() else 'fp32'}; "
+          f"{args.passes} passes of {args.rounds} interleaved rounds; ms: median per pass; "
+          "cost: median of per-round ratios to the original [quartiles]\n")
+    results: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for name in chosen:
+            results.extend(bench_case(by_name[name], shape, args.rounds, args.passes, Path(workdir)))
+    print("| case | path | variant | ms (pass 1 / 2) | vs original [quartiles] | bitwise equal |")
+    print("|---|---|---|---|---|---|")
+    for result in results:
+        medians = result["pass_medians_ms"]
+        ratios = result["ratio_to_original"]
+        equal = result["bitwise_equal_to_original"]
+        assert isinstance(medians, list) and isinstance(ratios, dict) and isinstance(equal, dict)
+        for name in medians[0]:
+            times = " / ".join(f"{one[name]:.2f}" for one in medians)
+            cost = _percent(ratios[name]) if name in ratios else ""
+            print(f"| {result['case']} | {result['path']} | {name} | {times} | {cost} | {equal[name]} |")
+    stubbed = sorted({stub for result in results for stub in result["stubbed"]})  # type: ignore[attr-defined]
+    print(f"\nstubbed (served by the reference kernel in the entry point's layout): {', '.join(stubbed) or 'none'}")
+    if args.json:
+        args.json.write_text(json.dumps({"card": card, "torch": torch.__version__, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

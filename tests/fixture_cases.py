@@ -1,0 +1,106 @@
+"""The fixture cases and where each one runs: `fixtures/cases/<name>.in.py` and the manifest `cases.toml`.
+
+A case the manifest does not list is a drop-in for the WanVideoWrapper checkout's `multitalk/multitalk.py`
+that imports and runs there as it stands (the runtime suite's variants). A listed case names the mini
+checkout it runs in and its path there, or no checkout: a bare file, loaded on its own with its imports
+stubbed. Free of torch.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = REPO_ROOT / "fixtures"
+CASES = FIXTURES / "cases"
+MANIFEST = "cases.toml"
+CHECKOUTS = ("wanvideowrapper", "comfyui", "meigen", "wan2gp")
+DROP_IN_CHECKOUT = "wanvideowrapper"
+DROP_IN_PATH = PurePosixPath("multitalk/multitalk.py")
+_KEYS = {"checkout": str, "path": str, "bundled": bool, "shape": str}
+
+
+class ManifestError(ValueError):
+    """`cases.toml` is unreadable, or names a case, checkout or key that does not exist."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One `<name>.in.py`. `checkout` None: a bare file. `drop_in`: not in the manifest (see the module)."""
+
+    name: str
+    source: Path
+    checkout: str | None
+    path: PurePosixPath
+    drop_in: bool
+    bundled: bool = False
+    shape: str = ""
+
+    @property
+    def checkout_root(self) -> Path | None:
+        return None if self.checkout is None else FIXTURES / self.checkout
+
+    def place(self, workdir: Path) -> Path:
+        """The case as a file in a copy of its checkout under `workdir` (alone there when bare); its path.
+
+        Bytes are copied exactly, so CRLF and BOM cases keep theirs.
+        """
+        root = self.checkout_root
+        if root is None:
+            target = workdir / self.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            copy = workdir / root.name
+            shutil.copytree(root, copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            target = copy / self.path
+        target.write_bytes(self.source.read_bytes())
+        return target
+
+
+def _read_manifest(path: Path) -> dict[str, dict[str, object]]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise ManifestError(f"{path}: {error}") from error
+    for name, table in document.items():
+        if not isinstance(table, dict):
+            raise ManifestError(f"{path}: [{name}] must be a table")
+        for key, value in table.items():
+            if key not in _KEYS:
+                raise ManifestError(f"{path}: [{name}] unknown key {key!r} (known: {', '.join(_KEYS)})")
+            if not isinstance(value, _KEYS[key]):
+                raise ManifestError(f"{path}: [{name}] {key} must be a {_KEYS[key].__name__}")
+        if table.get("checkout", DROP_IN_CHECKOUT) not in CHECKOUTS:
+            raise ManifestError(f"{path}: [{name}] unknown checkout {table['checkout']!r} (known: {', '.join(CHECKOUTS)})")
+        if ("checkout" in table) != ("path" in table):
+            raise ManifestError(f"{path}: [{name}] checkout and path go together")
+    return document
+
+
+def cases(directory: Path = CASES) -> list[Case]:
+    """Every `<name>.in.py` in `directory`, sorted by name, placed as the manifest says."""
+    manifest = _read_manifest(directory / MANIFEST) if (directory / MANIFEST).is_file() else {}
+    sources = {path.name.removesuffix(".in.py"): path for path in sorted(directory.glob("*.in.py"))}
+    unknown = sorted(set(manifest) - set(sources))
+    if unknown:
+        raise ManifestError(f"{directory / MANIFEST}: no {unknown[0]}.in.py for [{unknown[0]}]")
+    found: list[Case] = []
+    for name, source in sources.items():
+        if name not in manifest:
+            found.append(Case(name, source, DROP_IN_CHECKOUT, DROP_IN_PATH, drop_in=True))
+            continue
+        table = manifest[name]
+        checkout = table.get("checkout")
+        path = PurePosixPath(str(table["path"])) if "path" in table else PurePosixPath(f"{name}.py")
+        found.append(Case(
+            name, source, None if checkout is None else str(checkout), path, drop_in=False,
+            bundled=bool(table.get("bundled", False)), shape=str(table.get("shape", "")),
+        ))
+    return found
