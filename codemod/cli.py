@@ -38,7 +38,7 @@ def _common_options(command: F) -> F:
                      help="text: diffs (check) on stdout; json: one report on stdout."),
         click.option("--color/--no-color", default=None, help="Colour the diff (default: when stdout is a terminal)."),
         click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-                     help="Worker processes for parsing (default: number of CPUs)."),
+                     help="Worker processes for parsing (default and most: number of CPUs)."),
         click.option("--no-cache", is_flag=True,
                      help="Compute every result afresh; read and write no cache (also CONTIGUIFY_NO_CACHE=1)."),
     ]

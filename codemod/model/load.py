@@ -22,7 +22,6 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import itertools
-import os
 import re
 import secrets
 import shutil
@@ -98,22 +97,22 @@ class _Package:
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code under test."""
+    """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code this load imported."""
 
-    def __init__(self, table: Sequence[EntryPoint], origin: Path | None, under_test: set[str]) -> None:
-        self._table = table
+    def __init__(self, table: Sequence[EntryPoint], origin: Path | None) -> None:
+        self.table = table
         self._origin = origin
-        self._under_test = under_test  # files and directory prefixes (ending in os.sep) of the code under test
         self._guards: dict[str, list[tuple[int, int]]] = {}
         self.packages: list[_Package] = []
         self.stubbed: list[str] = []
         self.from_ancestors: set[str] = set()
         self.variant_files: set[str] = set()
+        self.created: set[str] = set()  # stubs this finder made: it alone serves their submodules
 
-    def _is_under_test(self, filename: str) -> bool:
-        return filename in self._under_test or any(
-            prefix.endswith(os.sep) and filename.startswith(prefix) for prefix in self._under_test
-        )
+    def _owns(self, frame: types.FrameType) -> bool:
+        """Whether `frame` runs code this load imported: a variant, a sibling, or a module from a parent directory."""
+        name = str(frame.f_globals.get("__name__", ""))
+        return self.package_of(name) is not None or name.partition(".")[0] in self.from_ancestors
 
     def _importer(self) -> types.FrameType | None:
         """The frame whose code asked for the import; None for an availability check (`importlib.util.find_spec`)."""
@@ -133,7 +132,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             self._guards[filename] = _guarded_lines(filename)
         return any(start <= frame.f_lineno <= end for start, end in self._guards[filename])
 
-    def _package_of(self, fullname: str) -> _Package | None:
+    def package_of(self, fullname: str) -> _Package | None:
         return next((p for p in self.packages if fullname == p.name or fullname.startswith(p.name + ".")), None)
 
     def _from_ancestor(self, name: str, importer: str) -> importlib.machinery.ModuleSpec | None:
@@ -146,8 +145,6 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 spec = importlib.machinery.PathFinder.find_spec(name, [str(ancestor)])
                 if spec is not None:
                     self.from_ancestors.add(name)
-                    self._under_test.add(str(ancestor / name) + os.sep if spec.origin is None or
-                                         spec.submodule_search_locations else spec.origin)
                     return spec
         return None
 
@@ -155,8 +152,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
         parent, dot, _ = fullname.rpartition(".")
-        below_stub = bool(dot) and isinstance(sys.modules.get(parent), StubModule)
-        package = self._package_of(fullname)
+        below_stub = bool(dot) and parent in self.created and isinstance(sys.modules.get(parent), StubModule)
+        package = self.package_of(fullname)
         if not (below_stub or package is not None or not dot):
             return None  # a missing submodule of a real package stays an ImportError
         importer = self._importer()
@@ -164,8 +161,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         on_behalf = importer.f_code.co_filename == _ON_BEHALF
         top_level = not below_stub and package is None
-        if top_level and (on_behalf or not self._is_under_test(importer.f_code.co_filename)):
-            return None  # asked for by code outside the checkout (torch's optional modules), or only by the recorder
+        if top_level and (on_behalf or not self._owns(importer)):
+            return None  # asked for by code outside the load (torch's optional modules), or only by the recorder
         if not on_behalf and self._guarded(importer):
             return None
         if top_level and self._origin is not None:
@@ -178,7 +175,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.machinery.ModuleSpec(fullname, self, is_package=True)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
-        return StubModule(spec.name, self._table)
+        self.created.add(spec.name)
+        return StubModule(spec.name, self.table)
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Stubs have no code."""
@@ -200,13 +198,19 @@ class LoadedModule:
 class Loaded:
     """The imported variants, by name; close it (or use it as a context manager) to forget everything it imported."""
 
+    _open: int = 0  # Loaded objects open in this process; bytecode writing is off while any is
+    _write_bytecode = sys.dont_write_bytecode
+
     def __init__(self, finder: _Finder, workdir: Path, in_checkout: bool) -> None:
         self._finder = finder
         self._workdir = workdir
         self._modules_before = set(sys.modules)
-        self._write_bytecode = sys.dont_write_bytecode
+        self._closed = False
         self.in_checkout = in_checkout
         self.modules: dict[str, LoadedModule] = {}
+        if Loaded._open == 0:
+            Loaded._write_bytecode = sys.dont_write_bytecode
+        Loaded._open += 1
         sys.dont_write_bytecode = True
         sys.meta_path.append(finder)
 
@@ -224,17 +228,22 @@ class Loaded:
 
     @property
     def entry_points(self) -> Sequence[EntryPoint]:
-        return self._finder._table
+        """The entry-point table the stubs serve, for `recording`."""
+        return self._finder.table
 
     def close(self) -> None:
-        if self._finder in sys.meta_path:
-            sys.meta_path.remove(self._finder)
-        sys.dont_write_bytecode = self._write_bytecode
+        if self._closed:
+            return
+        self._closed = True
+        sys.meta_path.remove(self._finder)
+        Loaded._open -= 1
+        if Loaded._open == 0:
+            sys.dont_write_bytecode = Loaded._write_bytecode
         roots = self._finder.from_ancestors
         for name in set(sys.modules) - self._modules_before:
             module = sys.modules[name]
             if (
-                self._finder._package_of(name) is not None
+                self._finder.package_of(name) is not None
                 or isinstance(module, StubModule)
                 or name.partition(".")[0] in roots
             ):
@@ -278,7 +287,6 @@ def _import_variant(
     source = workdir / _safe(variant.name) / path.name
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(variant.data)
-    finder._under_test.add(str(source))
     finder.variant_files.add(str(source))
     module_name = f"{package_name}.{_safe(path.stem)}"
     spec = importlib.util.spec_from_file_location(module_name, source)
@@ -312,8 +320,7 @@ def load(
         raise LoadError(f"cannot parse it: {error}") from error
     resolved = path.resolve() if in_checkout else path
     directories = _package_dirs(resolved, depth) if in_checkout else [Path(f"level{i}") for i in range(depth)]
-    under_test = {str(directories[0]) + os.sep} if in_checkout else set()
-    finder = _Finder(entry_points, resolved if in_checkout else None, under_test)
+    finder = _Finder(entry_points, resolved if in_checkout else None)
     loaded = Loaded(finder, Path(tempfile.mkdtemp(prefix="contiguify-")), in_checkout)
     importlib.invalidate_caches()
     for variant in chosen:

@@ -27,6 +27,19 @@ _IDENTIFIER_BYTE = rb"[A-Za-z0-9_\x80-\xff]"
 # Between a keyword and its name: blanks and backslash continuations (a prefilter may over-accept).
 _GAP = rb"(?:[ \t\f]|\\\r?\n|\\\r)+"
 
+# libcst's native parser recurses once per level of nesting: on an 8 MiB stack it kills the whole
+# interpreter (SIGSEGV) at about 1,500 levels of brackets, and a chain of a few thousand operators
+# (`a + a + ...`) takes it seconds to minutes. CPython itself refuses 200 levels of brackets, and
+# the rewrite's own checks recurse in Python; no file of the standard library or of torch nests
+# deeper than 40 by this count.
+MAX_NESTING = 500
+_OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
+# Tokens that end an operand at their bracket level: elements, arguments, targets, statements.
+_SEPARATORS = frozenset({",", ";", "=", ":=", "->", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "@=", "&=",
+                         "|=", "^=", "<<=", ">>="})
+_KEYWORD_OPERATORS = frozenset({"not", "and", "or", "if", "else", "lambda", "in", "is", "await"})
+_BRACKET = re.compile(r"[(){}\[\]]")
+
 
 class Job(NamedTuple):
     """What a worker needs to rewrite one file; picklable for the process pool (a tuple: cheap to define)."""
@@ -110,6 +123,64 @@ def decode(data: bytes) -> tuple[str, str]:
     return data.decode(codec), codec
 
 
+def _bracket_depth(text: str) -> int:
+    """Deepest bracket nesting in `text` by characters alone: what an f-string's fields may hold."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(text):
+        depth = depth + 1 if match.group() in _OPENING else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def nesting_problem(text: str, limit: int = MAX_NESTING) -> str | None:
+    """Why `text` is too deeply nested to hand to libcst, or None; from tokens, before any parsing.
+
+    The depth counts every open bracket and, at each bracket level, every operator, attribute, call
+    and subscript since the last separator (`a + a + a` nests two levels deep in a syntax tree), plus
+    the brackets inside an f-string. A file that does not tokenize is left to libcst, which tokenizes
+    all of a file before it parses any of it.
+    """
+    levels = [0]  # operators since the last separator, per open bracket
+    depth = 0  # open brackets + sum(levels)
+    previous_kind, previous = tokenize.NEWLINE, ""
+    try:
+        for kind, string, (line, _), _, _ in tokenize.generate_tokens(io.StringIO(text).readline):
+            extra = 0
+            if kind == tokenize.OP:
+                if string in _OPENING:
+                    if previous_kind in (tokenize.NAME, tokenize.STRING) or previous in _CLOSING:
+                        levels[-1] += 1  # a call or subscript trailer
+                        depth += 1
+                    levels.append(0)
+                    depth += 1
+                elif string in _CLOSING:
+                    if len(levels) > 1:
+                        depth -= 1 + levels.pop()
+                elif string in _SEPARATORS:
+                    depth -= levels[-1]
+                    levels[-1] = 0
+                else:
+                    levels[-1] += 1
+                    depth += 1
+            elif kind == tokenize.NAME:
+                if string in _KEYWORD_OPERATORS:
+                    levels[-1] += 1
+                    depth += 1
+            elif kind == tokenize.STRING:
+                if "f" in string[:3].lower().partition("'")[0].partition('"')[0]:
+                    extra = _bracket_depth(string)
+            elif kind == tokenize.NEWLINE:
+                levels, depth = [0], 0
+            elif kind in (tokenize.NL, tokenize.COMMENT):
+                continue
+            if depth + extra > limit:
+                return f"too deeply nested to parse safely: more than {limit} levels at line {line}"
+            previous_kind, previous = kind, string
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return None
+
+
 def settle_without_parsing(job: Job) -> FileResult | None:
     """The result of a file that needs no parsing (binary, or no target can be in it); None for the others."""
     if b"\0" in job.data:
@@ -155,6 +226,9 @@ def rewrite_candidate(job: Job) -> FileResult:
     if text.encode(codec, errors="replace") != job.data:  # codecs with two spellings of a character
         return FileResult(job.path, error=f"{codec} does not give back the same bytes; left untouched")
     bom = BOM if text.startswith(BOM) else ""
+    too_deep = nesting_problem(text)
+    if too_deep is not None:
+        return FileResult(job.path, error=too_deep)
 
     from libcst import ParserSyntaxError
 

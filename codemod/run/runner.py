@@ -6,7 +6,9 @@ the remainder is parsed, in worker processes when there is enough of it to pay f
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
@@ -19,7 +21,10 @@ from codemod.run.files import Source, iter_candidates, read_source
 from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
 from codemod.run.progress import Progress
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # multiprocessing takes longer to import than a whole cached run
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
+
     from codemod.run.cache import ResultCache
 
 # Estimated cost of rewriting a file (parse, rewrite, check) on a 2-core x86 machine with libcst 1.9:
@@ -29,6 +34,8 @@ SECONDS_PER_FILE, SECONDS_PER_BYTE = 0.003, 5e-6
 POOL_COST_S = 0.05
 # Failures of the tool itself, not of the file: never cached, so a fixed tool does not repeat them.
 INTERNAL_ERROR = "internal error"
+# A worker process that died: a crash of the parser, or a process killed from outside; not cached either.
+WORKER_DIED = "the parser process died"
 
 
 def _rewrite_guarded(job: Job) -> FileResult:
@@ -45,33 +52,101 @@ def _parallel_saving(jobs: Sequence[Job], workers: int) -> float:
     return sum(costs) - max(max(costs), sum(costs) / workers)
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterator[tuple[int, FileResult]]:
-    """(index in `jobs`, result) as each is done, in this process or spread over `workers` processes."""
-    workers = min(workers, len(jobs))
+    """(index in `jobs`, result) as each is done, in this process or spread over `workers` processes.
+
+    More processes than files to parse or than CPUs would only cost their start and their memory.
+    """
+    workers = min(workers, len(jobs), available_cpus())
     if workers < 2 or _parallel_saving(jobs, workers) < POOL_COST_S:
         for index, job in enumerate(jobs):
             yield index, _rewrite_guarded(job)
             progress.update("parsing", index + 1, len(jobs))
         return
-
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    # Largest first, one file per task: the last tasks to finish are the short ones.
+    # Largest first: the last tasks to finish are the short ones.
     order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].data))
-    done: set[int] = set()
+    for done, (index, result) in enumerate(_parse_in_workers(jobs, order, workers), start=1):
+        yield index, result
+        progress.update("parsing", done, len(jobs))
+
+
+def _serve(connection: Connection) -> None:
+    """A worker process: one job in, one result out, until it is sent None."""
+    while (job := connection.recv()) is not None:
+        connection.send(_rewrite_guarded(job))
+
+
+def _death(exit_code: int | None) -> str:
+    if exit_code is not None and exit_code < 0:
+        try:
+            return f"killed by {signal.Signals(-exit_code).name}"
+        except ValueError:
+            return f"killed by signal {-exit_code}"
+    return f"exit status {exit_code}"
+
+
+def _parse_in_workers(jobs: Sequence[Job], order: Sequence[int], workers: int) -> Iterator[tuple[int, FileResult]]:
+    """(index, result) in the order they finish. Each worker holds one file at a time, so a worker that
+    dies (a crash in the native parser, the out-of-memory killer) costs that file alone: it is reported,
+    and a new worker takes the next file."""
+    import multiprocessing
+    from multiprocessing.connection import Connection, wait
+
+    context = multiprocessing.get_context()
+    pending = list(reversed(order))
+    busy: dict[Connection, tuple[BaseProcess, int]] = {}
+
+    def give_next(process: BaseProcess, connection: Connection) -> None:
+        index = pending.pop()
+        busy[connection] = (process, index)
+        with contextlib.suppress(OSError):  # a worker that is gone shows as such in `wait`
+            connection.send(jobs[index])
+
+    def start_worker() -> None:
+        connection, child_end = context.Pipe()
+        process = context.Process(target=_serve, args=(child_end,), daemon=True)
+        process.start()
+        child_end.close()  # the worker's end alone stays open: its death reads as end of file here
+        give_next(process, connection)
+
+    def stop(process: BaseProcess, connection: Connection) -> None:
+        with contextlib.suppress(OSError):
+            connection.send(None)
+        connection.close()
+        process.join()
+
     try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_rewrite_guarded, jobs[index]): index for index in order}
-            for future in as_completed(futures):
-                result = future.result()
-                done.add(futures[future])
-                yield futures[future], result
-                progress.update("parsing", len(done), len(jobs))
-    except BrokenProcessPool:  # a worker died (killed, out of memory): finish here
-        for index in order:
-            if index not in done:
-                yield index, _rewrite_guarded(jobs[index])
+        while pending and len(busy) < workers:
+            start_worker()
+        while busy:
+            for connection in wait(list(busy)):
+                assert isinstance(connection, Connection)
+                process, index = busy.pop(connection)
+                try:
+                    result = connection.recv()
+                except (EOFError, OSError):
+                    stop(process, connection)
+                    reason = f"{WORKER_DIED} ({_death(process.exitcode)}) while parsing this file; left untouched"
+                    result = FileResult(jobs[index].path, error=reason)
+                    if pending:
+                        start_worker()
+                else:
+                    if pending:
+                        give_next(process, connection)
+                    else:
+                        stop(process, connection)
+                yield index, result
+    finally:  # stopped early (an interrupt, an error): no worker outlives the run
+        for connection, (process, _) in busy.items():
+            process.kill()
+            stop(process, connection)
 
 
 def _rewrite(
@@ -95,7 +170,7 @@ def _rewrite(
         job = jobs[firsts[position]]
         for index in copies[job.data]:
             settled[index] = replace(result, path=jobs[index].path)
-        if cache is not None and not (result.error or "").startswith(INTERNAL_ERROR):
+        if cache is not None and not (result.error or "").startswith((INTERNAL_ERROR, WORKER_DIED)):
             cache.store(job, result)
     results = [result for result in settled if result is not None]
     if len(results) != len(jobs):  # results go back by position: a gap would shift every later file

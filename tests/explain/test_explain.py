@@ -220,6 +220,15 @@ def test_a_bare_file_with_no_package_around_it(tmp_path: Path) -> None:
     assert json.loads(bare_result.stdout)["runs"] == json.loads(checkout_result.stdout)["runs"]
 
 
+def test_bare_stubs_the_checkout_and_finds_the_same_layouts() -> None:
+    bare = invoke(str(CHECKOUT_MULTITALK), "--bare", "--format", "json", *SMALL_OPTIONS)
+    in_checkout = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    assert bare.exit_code == in_checkout.exit_code == 0, bare.output
+    assert "stubbed, not importable here: ..wanvideo.modules.attention" in bare.stderr
+    assert "stubbed" not in in_checkout.stderr
+    assert json.loads(bare.stdout)["runs"] == json.loads(in_checkout.stdout)["runs"]
+
+
 def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> None:
     source = CHECKOUT_MULTITALK.read_text()
     source = source.replace(

@@ -19,16 +19,8 @@ from codemod.explain.analysis import explain_file
 from codemod.explain.report import render_text
 from codemod.model.shape import SINGLE, TWO, Shape
 from codemod.rewrite import profile_names
+from tests.fixture_cases import FIXTURES, cases
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:
-    import tomli as tomllib
-
-ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "fixtures"
-CASES = FIXTURES / "cases"
-MANIFEST = CASES / "cases.toml"
 DROP_IN = FIXTURES / "wanvideowrapper" / "multitalk" / "multitalk.py"
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
 PROFILES = list(profile_names())
@@ -45,17 +37,11 @@ class Home:
 
 
 def homes() -> list[Home]:
-    manifest = tomllib.loads(MANIFEST.read_text(encoding="utf-8")) if MANIFEST.exists() else {}
-    found = []
-    for case in sorted(CASES.glob("*.in.py")):
-        entry = manifest.get(case.name.removesuffix(".in.py"))
-        if entry is None:
-            found.append(Home(case, DROP_IN, True))
-        elif "checkout" in entry:
-            found.append(Home(case, FIXTURES / entry["checkout"] / entry["path"], True))
-        else:
-            found.append(Home(case, case, False))
-    return found
+    return [
+        Home(case.source, case.source, False) if case.checkout_root is None
+        else Home(case.source, case.checkout_root / case.path, True)
+        for case in cases()
+    ]
 
 
 @pytest.mark.parametrize("home", homes(), ids=lambda home: home.case.name.removesuffix(".in.py"))

@@ -39,18 +39,20 @@ def checkout(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _our_modules() -> list[str]:
-    return [name for name, module in sys.modules.items()
-            if name.startswith("_contiguify_") or isinstance(module, StubModule)]
+def _our_modules() -> set[str]:
+    """Loader packages and stubs in `sys.modules` (other tests' loads may still be open: compare with before)."""
+    return {name for name, module in sys.modules.items()
+            if name.startswith("_contiguify_") or isinstance(module, StubModule)}
 
 
 def test_siblings_import_from_disk_and_package_inits_do_not_run(checkout: Path) -> None:
+    before = _our_modules()
     with load(checkout / "wan/modules/attention.py") as loaded:
         module = loaded["original"].module
         assert module.VALUE == 6
         assert module.helpers.__file__ == str(checkout / "wan/utils/helpers.py")
         assert loaded.stubbed == ()
-    assert _our_modules() == []
+    assert _our_modules() == before
     assert not list(checkout.rglob("__pycache__")), "nothing is written next to the file"
 
 
@@ -65,6 +67,7 @@ def test_variants_sit_side_by_side_each_with_its_own_siblings(checkout: Path) ->
 
 
 def test_a_missing_library_is_stubbed_and_named(checkout: Path) -> None:
+    before = _our_modules()
     (checkout / "wan/modules/attention.py").write_text(
         "import xformers_missing_abc.ops\n"
         "from xfuser_missing_abc.core.distributed import get_sp_group\n"
@@ -75,7 +78,7 @@ def test_a_missing_library_is_stubbed_and_named(checkout: Path) -> None:
         assert isinstance(loaded["original"].module.OPS, StubModule)
         assert loaded.stubbed == ("..utils.helpers_missing", "xformers_missing_abc.ops",
                                   "xfuser_missing_abc.core.distributed")
-    assert _our_modules() == []
+    assert _our_modules() == before
 
 
 GUARDED = {
@@ -129,8 +132,19 @@ def test_bytes_load_on_their_own() -> None:
 
 
 def test_a_failing_import_is_a_load_error_naming_the_variant_and_the_stubs(checkout: Path) -> None:
+    before = _our_modules()
     (checkout / "wan/modules/attention.py").write_text("import missing_lib_abc\nraise RuntimeError('boom')\n")
     with pytest.raises(LoadError, match=r"original: cannot import it: RuntimeError: boom \(stubbed, not importable "
                                         r"here: missing_lib_abc\)"):
         load(checkout / "wan/modules/attention.py")
-    assert _our_modules() == []
+    assert _our_modules() == before
+
+
+def test_loads_that_overlap_leave_the_interpreter_as_it_was(checkout: Path) -> None:
+    before = (sys.dont_write_bytecode, list(sys.meta_path))
+    first, second = load(checkout / "wan/modules/attention.py"), load(b"X = 1\n")
+    first.close()
+    assert sys.dont_write_bytecode, "the second load still imports; nothing may be written yet"
+    second.close()
+    second.close()
+    assert (sys.dont_write_bytecode, sys.meta_path) == before

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -57,18 +58,27 @@ def test_a_failing_file_is_an_error_of_its_own(monkeypatch: pytest.MonkeyPatch, 
 
 
 @pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the defect reaches workers through fork")
-def test_a_dying_worker_costs_nothing_but_time(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("death", [signal.SIGSEGV, signal.SIGKILL], ids=lambda death: death.name)
+def test_a_dying_worker_costs_its_file_alone(death: signal.Signals, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = os.getpid()
 
     def dying(job: Job) -> FileResult:
         if os.getpid() != parent and job.path.endswith("jan2026.in.py"):
-            os._exit(1)
+            os.kill(os.getpid(), death)
         return rewrite_candidate(job)
 
     monkeypatch.setattr(runner, "rewrite_candidate", dying)
     jobs = _jobs()
     assert _uses_workers(jobs)
-    assert runner.rewrite_jobs(jobs, 2) == [rewrite_bytes(job) for job in jobs]
+    results = runner.rewrite_jobs(jobs, 2)
+    killed = [job.path for job in jobs if job.path.endswith("jan2026.in.py")]
+    assert len(killed) == 1
+    for job, result in zip(jobs, results):
+        if job.path in killed:
+            assert result == FileResult(job.path, error=f"{runner.WORKER_DIED} (killed by {death.name}) "
+                                                        "while parsing this file; left untouched")
+        else:
+            assert result == rewrite_bytes(job)
 
 
 def test_identical_files_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
