@@ -36,12 +36,16 @@ python3 benchmarks/forward_time.py --rounds 50 --passes 2 --json "$OUT/forward_t
     > "$OUT/forward_time.md" 2>> "$OUT/cuda-tests.log"
 bench_status=$?
 
-python3 - "$OUT" "$tests_status" "$report_status" "$bench_status" <<'PY' > "$OUT/summary.md"
+# --- verify: every fixture case where it lives, every profile, on the GPU with the kernels installed there ----
+python3 benchmarks/verify_cases.py --device cuda > "$OUT/verify-cuda.md" 2>&1
+verify_status=$?
+
+python3 - "$OUT" "$tests_status" "$report_status" "$bench_status" "$verify_status" <<'PY' > "$OUT/summary.md"
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-out, tests_status, report_status, bench_status = Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+out, tests_status, report_status, bench_status, verify_status = Path(sys.argv[1]), *sys.argv[2:6]
 print("# contiguify on CUDA\n")
 print((out / "versions.txt").read_text().strip().replace("\n", "  \n"), "\n")
 junit = out / "cuda-tests.xml"
@@ -68,7 +72,10 @@ print("\n## Forward time (benchmarks/forward_time.py)\n")
 if bench_status != "0":
     print(f"`benchmarks/forward_time.py` failed (exit {bench_status}); its errors are in cuda-tests.log\n")
 print(bench.read_text() if bench.exists() else "no benchmark output")
+verify = out / "verify-cuda.md"
+print(f"\n## `contiguify verify --device cuda` over every case (exit {verify_status})\n")
+print("```\n" + (verify.read_text() if verify.exists() else "no output") + "```")
 PY
 
 cat "$OUT/summary.md"
-[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ] && [ "$bench_status" -eq 0 ]
+[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ] && [ "$bench_status" -eq 0 ] && [ "$verify_status" -eq 0 ]

@@ -1,4 +1,4 @@
-"""The `contiguify` command line: check, fix, list (and explain, with the `explain` extra)."""
+"""The `contiguify` command line: check, fix, list (and explain and verify, with the `explain` extra)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 PROFILE_NAMES = profile_names()
 
 F = TypeVar("F", bound=Callable[..., Any])
+Veto = Callable[[FileResult], "str | None"]
 
 
 def _common_options(command: F) -> F:
@@ -76,18 +77,21 @@ def build_options(
     )
 
 
-def _run(paths: Sequence[str], options: Options, *, write: bool) -> tuple[list[FileResult], bytes | None]:
-    """Results, plus the bytes read from stdin when the only path is `-`."""
+def _run(
+    paths: Sequence[str], options: Options, *, write: bool, veto: Veto | None = None
+) -> tuple[list[FileResult], bytes | None]:
+    """Results, plus the bytes read from stdin when the only path is `-`. `veto`: see `run_paths`."""
     from codemod.run.process import Job
-    from codemod.run.runner import rewrite_jobs, run_paths
+    from codemod.run.runner import rewrite_jobs, run_paths, vetoed
 
     if "-" in paths:
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
         data = sys.stdin.buffer.read()
         job = Job("-", data, options.profile, parse_targets(options.targets))
-        return rewrite_jobs([job], 1), data
-    return run_paths(paths or (".",), options, write=write, cache=options.cache), None
+        results = rewrite_jobs([job], 1)
+        return ([vetoed(result, veto) for result in results] if veto is not None else results), data
+    return run_paths(paths or (".",), options, write=write, cache=options.cache, veto=veto), None
 
 
 def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, changed_is_failure: bool) -> int:
@@ -111,16 +115,20 @@ def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, cha
 
 
 class _Commands(click.Group):
-    """`explain` is imported when asked for: check and fix, run on every commit, never load it."""
+    """`explain` and `verify` are imported when asked for: check and fix, run on every commit, never load them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "explain"])
+        return sorted([*super().list_commands(ctx), "explain", "verify"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "explain":
             from codemod.explain.command import explain
 
             return explain
+        if cmd_name == "verify":
+            from codemod.verify.command import verify
+
+            return verify
         return super().get_command(ctx, cmd_name)
 
 
@@ -151,12 +159,22 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
 @cli.command()
 @_common_options
 @click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
+@click.option("--verify", "verify_first", is_flag=True,
+              help="Run each changed file's forwards, original and rewritten (this imports and runs the code; "
+                   "needs torch), and write only files where nothing differs or raises anew; the others are "
+                   "errors, with the reason.")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
         output_format: str, color: bool | None, jobs: int | None, no_cache: bool,
-        exit_zero_even_if_changed: bool) -> None:
-    """Rewrite files in place. Exit 0: nothing changed, 1: something changed, 2: errors."""
+        exit_zero_even_if_changed: bool, verify_first: bool) -> None:
+    """Rewrite files in place. Exit 0: nothing changed, 1: something changed, 2: errors (with --verify: also
+    files left unwritten because verify found a difference or a new error)."""
     options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
-    results, stdin_data = _run(paths, options, write=True)
+    veto = None
+    if verify_first:
+        from codemod.verify.command import veto_unverified
+
+        veto = veto_unverified(options.profile)
+    results, stdin_data = _run(paths, options, write=True, veto=veto)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
         stdout = sys.stdout.buffer

@@ -225,12 +225,20 @@ def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) 
     return written
 
 
+def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> FileResult:
+    """A change that `veto` refuses becomes an error result with its reason: reported, never written."""
+    reason = veto(result) if result.changed else None
+    return result if reason is None else FileResult(result.path, error=reason, targets=result.targets)
+
+
 def run_paths(
-    paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True
+    paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
+    veto: Callable[[FileResult], str | None] | None = None,
 ) -> list[FileResult]:
     """Every file under `paths` once, in order.
 
     `cache=False`: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
+    `veto`: asked about each change before anything is written (`fix --verify`); see `vetoed`.
     """
     targets = parse_targets(options.targets)
     reporter = Progress.for_terminal() if progress else Progress(None)
@@ -253,4 +261,6 @@ def run_paths(
     done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter))
     results = [next(done) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
+    if veto is not None:
+        results = [vetoed(result, veto) for result in results]
     return apply_changes(results, sources) if write else results

@@ -272,6 +272,10 @@ MISSING = [
         "`qkv` may be a list (assigned at line 7), not a tensor", id="name-bound-to-a-list",
     ),
     pytest.param(
+        "qkv = [\n    q, k, v]\nx = attention(q, k, qkv)", "boundary.attention-v",
+        "`qkv` may be a list (assigned at line 7), not a tensor", id="multi-line-assignment-named-by-its-first-line",
+    ),
+    pytest.param(
         "x = attention([q], k, v)", "boundary.attention-q", "`[q]` is a list, not a tensor", id="list-display",
     ),
     pytest.param(

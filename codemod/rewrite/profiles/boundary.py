@@ -36,13 +36,14 @@ is right for every kernel.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import cast
 
 import libcst as cst
 from libcst.metadata import PositionProvider
 
+from codemod.match.bindings import MethodScan, Position, non_tensor
 from codemod.match.calls import linear_attributes
 from codemod.match.chains import contiguous_of, dotted_name
 from codemod.match.contiguous import is_contiguous_cst
@@ -78,30 +79,9 @@ SITES = (
 # Layouts with one dimension per axis, by their number of dimensions.
 _SEPARATE_AXES: dict[Layout, int] = {"B L H D": 4, "B H L D": 4}
 _TRANSPOSES = ("transpose", "swapaxes", "swapdims")
-_LIST_CHANGES = frozenset({"append", "extend", "insert", "pop", "remove", "clear", "reverse", "sort"})
 # Expressions that can take `.contiguous()` without parentheses.
 _PRIMARY = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
-_DISPLAYS: tuple[tuple[type[cst.BaseExpression], str], ...] = (
-    (cst.List, "a list"), (cst.Tuple, "a tuple"), (cst.Set, "a set"), (cst.Dict, "a dict"),
-    (cst.ListComp, "a list"), (cst.SetComp, "a set"), (cst.DictComp, "a dict"), (cst.GeneratorExp, "a generator"),
-    (cst.SimpleString, "a string"), (cst.ConcatenatedString, "a string"), (cst.FormattedString, "a string"),
-    (cst.Integer, "a number"), (cst.Float, "a number"), (cst.Imaginary, "a number"), (cst.Lambda, "a function"),
-    (cst.Ellipsis, "Ellipsis"),
-)
-_CONSTANTS = {"None": "None", "True": "a bool", "False": "a bool"}
 _UNKNOWN = object()
-
-Position = tuple[int, int]
-
-
-def non_tensor(node: cst.BaseExpression) -> str | None:
-    """What `node` is when it certainly is not a tensor (`a list`, `None`, ...), else None."""
-    for kind, description in _DISPLAYS:
-        if isinstance(node, kind):
-            return description
-    if isinstance(node, cst.Name):
-        return _CONSTANTS.get(node.value)
-    return None
 
 
 def _made_contiguous(node: cst.BaseExpression) -> cst.BaseExpression:
@@ -141,151 +121,21 @@ def _dimensions(args: Sequence[cst.Arg]) -> list[int] | None:
     return None if any(number is None for number in numbers) else [number for number in numbers if number is not None]
 
 
-def _keeps_last_dimension(call: cst.Call, rank: int) -> bool:
-    """`call` (a method call) reorders the dimensions of a `rank`-dimensional tensor and leaves the last one last."""
-    assert isinstance(call.func, cst.Attribute)
-    dimensions = _dimensions(call.args)
+def _reordering_base(node: cst.BaseExpression, rank: int) -> cst.BaseExpression | None:
+    """`e` when `node` is `e.transpose(i, j)` / `e.permute(...)` of a `rank`-dimensional tensor, with
+    literal dimensions that leave the last dimension last; else None."""
+    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
+        return None
+    dimensions = _dimensions(node.args)
     if dimensions is None or not all(-rank <= dimension < rank for dimension in dimensions):
-        return False
+        return None
     normal = [dimension % rank for dimension in dimensions]
-    if call.func.attr.value in _TRANSPOSES:
-        return len(normal) == 2 and rank - 1 not in normal
-    if call.func.attr.value == "permute":
-        return sorted(normal) == list(range(rank)) and normal[-1] == rank - 1
-    return False
-
-
-def _reordered(node: cst.BaseExpression) -> cst.Call | None:
-    """`node` when it is `e.transpose(...)` / `e.permute(...)` (any arguments), else None."""
-    if (
-        isinstance(node, cst.Call)
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value in (*_TRANSPOSES, "permute")
-    ):
-        return node
+    method = node.func.attr.value
+    if method in _TRANSPOSES and len(normal) == 2 and rank - 1 not in normal:
+        return node.func.value
+    if method == "permute" and sorted(normal) == list(range(rank)) and normal[-1] == rank - 1:
+        return node.func.value
     return None
-
-
-@dataclass(frozen=True)
-class _Binding:
-    """One binding of a name in the method: the value of a plain `name = value`, else None.
-
-    `position`: where the name takes its new value (after the assigned value is computed).
-    """
-
-    value: cst.BaseExpression | None
-    position: Position
-    loops: tuple[int, ...]
-
-
-class _MethodScan(cst.CSTVisitor):
-    """The calls and name bindings of one method body; nested functions, lambdas and classes are left out."""
-
-    def __init__(self, start: Callable[[cst.CSTNode], Position], end: Callable[[cst.CSTNode], Position]) -> None:
-        super().__init__()
-        self.start, self.end = start, end
-        self.calls: list[tuple[cst.Call, tuple[int, ...]]] = []
-        self.bindings: dict[str, list[_Binding]] = {}
-        self.changed: dict[str, cst.CSTNode] = {}  # lists changed in place: name -> first such statement
-        self._loops: list[int] = []
-
-    def scan(self, method: cst.FunctionDef) -> _MethodScan:
-        for parameter in _parameters(method.params):
-            self._bind(parameter.name.value, None, self.start(parameter))
-        method.body.visit(self)
-        return self
-
-    def reaching(self, name: str, position: Position, loops: tuple[int, ...]) -> list[_Binding]:
-        """Bindings of `name` that may reach a use at `position`: those before it, and those in a loop around it."""
-        return [
-            binding for binding in self.bindings.get(name, [])
-            if binding.position <= position or set(binding.loops) & set(loops)
-        ]
-
-    def _bind(self, name: str, value: cst.BaseExpression | None, position: Position) -> None:
-        self.bindings.setdefault(name, []).append(_Binding(value, position, tuple(self._loops)))
-
-    def _bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression | None, at: cst.CSTNode) -> None:
-        if isinstance(target, cst.Name):
-            self._bind(target.value, value, self.end(at))
-        elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._bind_target(element.value, None, at)
-        elif isinstance(target, cst.StarredElement):
-            self._bind_target(target.value, None, at)
-        elif isinstance(target, (cst.Subscript, cst.Attribute)) and isinstance(target.value, cst.Name):
-            self.changed.setdefault(target.value.value, at)
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self._bind_target(node.name, None, node)
-        return False
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self._bind_target(node.name, None, node)
-        return False
-
-    def visit_Lambda(self, node: cst.Lambda) -> bool:
-        return False
-
-    def visit_For(self, node: cst.For) -> None:
-        self._loops.append(id(node))
-        self._bind_target(node.target, None, node.target)
-
-    def leave_For(self, original_node: cst.For) -> None:
-        self._loops.pop()
-
-    def visit_While(self, node: cst.While) -> None:
-        self._loops.append(id(node))
-
-    def leave_While(self, original_node: cst.While) -> None:
-        self._loops.pop()
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for target in node.targets:
-            self._bind_target(target.target, node.value, node)
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        self._bind_target(node.target, node.value, node)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._bind_target(node.target, None, node)
-
-    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
-        self._bind_target(node.target, node.value, node)
-
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        if node.asname is not None:
-            self._bind_target(node.asname.name, None, node)
-
-    def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
-        if node.name is not None:
-            self._bind_target(node.name.name, None, node.name)
-
-    def visit_Del(self, node: cst.Del) -> None:
-        self._bind_target(node.target, None, node)
-
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-        bound: cst.BaseExpression = node.asname.name if node.asname is not None else node.name
-        while isinstance(bound, cst.Attribute):  # `import a.b` binds `a`
-            bound = bound.value
-        if isinstance(bound, cst.Name):
-            self._bind_target(bound, None, node)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append((node, tuple(self._loops)))
-        func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.attr.value in _LIST_CHANGES:
-            self.changed.setdefault(func.value.value, node)
-
-
-def _parameters(params: cst.Parameters) -> Iterator[cst.Param]:
-    yield from params.posonly_params
-    yield from params.params
-    if isinstance(params.star_arg, cst.Param):
-        yield params.star_arg
-    yield from params.kwonly_params
-    if params.star_kwarg is not None:
-        yield params.star_kwarg
 
 
 @dataclass(frozen=True)
@@ -302,7 +152,7 @@ class _Placement:
 class _Planner:
     """Decides every site of one method before anything is rewritten."""
 
-    def __init__(self, scan: _MethodScan, linears: frozenset[str], table: Sequence[EntryPoint]) -> None:
+    def __init__(self, scan: MethodScan, linears: frozenset[str], table: Sequence[EntryPoint]) -> None:
         self.scan = scan
         self.linears = linears
         self.table = table
@@ -317,7 +167,7 @@ class _Planner:
                 if binding.value is not None:
                     description = non_tensor(binding.value)
                     if description is not None:
-                        line = binding.position[0]
+                        line = binding.line
                         return f"`{node.value}` may be {description} (assigned at line {line}), not a tensor"
         return None
 
@@ -330,12 +180,11 @@ class _Planner:
         axes, else None (the value itself must be contiguous).
         """
         receiver = value
-        if rank is not None:
-            while (reordering := _reordered(receiver)) is not None and _keeps_last_dimension(reordering, rank):
-                assert isinstance(reordering.func, cst.Attribute)
-                receiver = reordering.func.value
-                if is_contiguous_cst(receiver):
-                    break
+        while rank is not None and not is_contiguous_cst(receiver):
+            base = _reordering_base(receiver, rank)
+            if base is None:
+                break
+            receiver = base
         for candidate in (value, receiver):
             if is_contiguous_cst(candidate):
                 return _Placement(site, candidate, "present")
@@ -467,7 +316,7 @@ class BoundaryTransformer(ScopedTransformer):
     def enter_target(self, target: TargetMethod) -> None:
         """Plan the whole method first: a packed list is rewritten where it is built, before its call."""
         linears = self._linears[id(target.node)]
-        scan = _MethodScan(self._start, self._end).scan(target.node)
+        scan = MethodScan(self._start, self._end).scan(target.node)
         placements = _Planner(scan, linears, self._entry_points).plan()
         for placement in placements:
             if placement.receiver is not None and id(placement.receiver) in self._receivers:

@@ -1,0 +1,136 @@
+"""What `verify` found, as plain values, and how it is reported (text, JSON) and turned into an exit code.
+
+Free of torch: `fix --verify` and the reports use it without loading the model. A run compares one
+target class's forward on one path, original against rewritten, with the same weights and inputs:
+
+- `equal`: both return tensors that are bitwise equal (same shape and dtype);
+- `differs`: both return tensors that are not (`max_abs_diff` when the shapes agree), or the
+  original raises and the rewrite does not;
+- `new-error`: the rewrite raises where the original did not, or raises another error;
+- `same-error`: both raise the same error (type and message);
+- `unverifiable`: the file cannot be imported, the class not built or called (the detail says which).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Status = Literal["equal", "differs", "new-error", "same-error", "unverifiable"]
+STATUSES: tuple[Status, ...] = ("equal", "differs", "new-error", "same-error", "unverifiable")
+FAILING: frozenset[Status] = frozenset({"differs", "new-error"})
+
+EXIT_CLEAN, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class PathRun:
+    """One forward path of one target: `path` is the path's name (`single`, `two`)."""
+
+    path: str
+    status: Status
+    detail: str = ""
+    max_abs_diff: float | None = None
+
+
+@dataclass(frozen=True)
+class TargetRuns:
+    """One target method (`class_name.method`) and its runs."""
+
+    class_name: str
+    method: str
+    runs: tuple[PathRun, ...]
+
+
+@dataclass(frozen=True)
+class FileVerification:
+    """One file and profile. `error`: the file could not be read or rewritten (nothing was run)."""
+
+    path: str
+    profile: str
+    stubbed: tuple[str, ...] = ()
+    targets: tuple[TargetRuns, ...] = ()
+    error: str | None = None
+
+    @property
+    def failures(self) -> list[str]:
+        """`Class.method, path: status (detail)` for every run that differs or raises anew."""
+        return [
+            f"{target.class_name}.{target.method}, {run.path}: {describe(run)}"
+            for target in self.targets
+            for run in target.runs
+            if run.status in FAILING
+        ]
+
+
+def describe(run: PathRun) -> str:
+    """The status with what it rests on: `differs (max abs diff 0.25)`, `new-error (RuntimeError: ... line 12)`."""
+    parts = [run.detail] if run.detail else []
+    if run.max_abs_diff is not None:
+        parts.insert(0, f"max abs diff {run.max_abs_diff:.6g}")
+    return f"{run.status} ({'; '.join(parts)})" if parts else run.status
+
+
+def exit_code(files: Sequence[FileVerification]) -> int:
+    """2 when a file had an error, else 1 when a run differs or raises anew, else 0 (unverifiable runs pass)."""
+    if any(file.error is not None for file in files):
+        return EXIT_ERROR
+    if any(file.failures for file in files):
+        return EXIT_FAILED
+    return EXIT_CLEAN
+
+
+def render_json(files: Sequence[FileVerification]) -> str:
+    """`{"files": [{"path", "profile", "stubbed", "error", "targets": [{"class", "method", "runs": [...]}]}]}`."""
+    document = {
+        "files": [
+            {
+                "path": file.path,
+                "profile": file.profile,
+                "stubbed": list(file.stubbed),
+                "error": file.error,
+                "targets": [
+                    {
+                        "class": target.class_name,
+                        "method": target.method,
+                        "runs": [
+                            {"path": run.path, "status": run.status, "detail": run.detail,
+                             "max_abs_diff": run.max_abs_diff}
+                            for run in target.runs
+                        ],
+                    }
+                    for target in file.targets
+                ],
+            }
+            for file in files
+        ]
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def render_text(files: Sequence[FileVerification]) -> str:
+    """One line per run (`PATH [profile] Class.method single: equal`), a stubs line per file, a summary.
+
+    Files with an error have no runs; the command reports their errors on stderr.
+    """
+    lines: list[str] = []
+    for file in files:
+        if file.error is not None:
+            continue
+        if file.stubbed:
+            lines.append(f"{file.path} [{file.profile}]: stubbed (not importable here): {', '.join(file.stubbed)}")
+        for target in file.targets:
+            for run in target.runs:
+                lines.append(f"{file.path} [{file.profile}] {target.class_name}.{target.method} {run.path}: "
+                             f"{describe(run)}")
+    counts = {status: 0 for status in STATUSES}
+    for file in files:
+        for target in file.targets:
+            for run in target.runs:
+                counts[run.status] += 1
+    errors = sum(file.error is not None for file in files)
+    summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+    lines.append(f"{len(files)} file runs: {summary or 'nothing run'}" + (f"; {errors} not run (errors)" if errors else ""))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,232 @@
+"""Runs a file's target forwards, original against rewritten, and says per target and path whether they agree.
+
+Both variants are imported side by side through `codemod.model.load` (inside the file's checkout when
+it has one, stubbing only what is not installed), each target class is built twice with the same
+seeded weights, and every path its forward has gets the same seeded inputs. On CUDA the device is
+synchronised after every attention entry point and linear layer, so a kernel fault is reported with
+the call and line that launched it, not at some later line where CUDA happens to notice it. Forwards
+run eagerly: `torch.compile` and `torch.compiler.disable` are no-ops while the modules load.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+import types
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from codemod.model.build import BuildError, build, torch_dtype
+from codemod.model.load import LoadError, load
+from codemod.model.paths import forward_inputs, paths, run_forward
+from codemod.model.record import entry_point_targets
+from codemod.model.shape import SMALL, Shape
+from codemod.model.variants import ORIGINAL, Variant
+from codemod.results import FileResult
+from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
+
+SEED = 0
+UNLOADED = "all"  # the path name of a run that could not start because the file did not import
+
+
+class KernelFault(RuntimeError):
+    """A device error that surfaced when the device was synchronised right after one kernel call."""
+
+
+def _error_text(error: BaseException, module_file: str | None) -> str:
+    """`Type: message`, and the innermost line of the file under test the error passed through."""
+    text = f"{type(error).__name__}: {error}".strip()
+    if module_file is not None and not isinstance(error, KernelFault):
+        lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == module_file]
+        if lines:
+            text += f" (line {lines[-1]})"
+    return text
+
+
+def _bitwise_equal(before: torch.Tensor, after: torch.Tensor) -> bool:
+    """Same bytes: NaNs with the same payload count as equal, unlike `torch.equal`."""
+    if before.dtype == torch.bool:
+        return torch.equal(before, after)
+    return torch.equal(before.contiguous().view(torch.uint8), after.contiguous().view(torch.uint8))
+
+
+def compare(path: str, before: torch.Tensor | BaseException, after: torch.Tensor | BaseException,
+            before_file: str | None = None, after_file: str | None = None) -> PathRun:
+    """The run's status from what the original (`before`) and the rewrite (`after`) returned or raised.
+
+    `before_file`, `after_file`: the files the two modules run from, to name the line an error came from.
+    """
+    if isinstance(before, BaseException) and isinstance(after, BaseException):
+        if f"{type(before).__name__}: {before}" == f"{type(after).__name__}: {after}":
+            return PathRun(path, "same-error", _error_text(after, after_file))
+        return PathRun(path, "new-error", f"{_error_text(after, after_file)}; the original raised "
+                                          f"{_error_text(before, before_file)}")
+    if isinstance(after, BaseException):
+        return PathRun(path, "new-error", _error_text(after, after_file))
+    if isinstance(before, BaseException):
+        return PathRun(path, "differs", f"the original raised {_error_text(before, before_file)}; the rewrite did not")
+    if before.shape != after.shape or before.dtype != after.dtype:
+        return PathRun(path, "differs", f"original {tuple(before.shape)} {before.dtype}, "
+                                        f"rewritten {tuple(after.shape)} {after.dtype}")
+    if _bitwise_equal(before, after):
+        return PathRun(path, "equal")
+    difference = (after.double() - before.double()).abs().nan_to_num(nan=float("inf")).max().item()
+    return PathRun(path, "differs", max_abs_diff=difference)
+
+
+def _caller_line(module_file: str | None) -> int | None:
+    """The line of the file under test that is running now (the call that launched the kernel)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code.co_filename == module_file:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _synchronise(device: torch.device, what: str, line: int | None) -> None:
+    """Wait for the kernels launched so far; a fault they hit is raised here, naming `what` launched it."""
+    try:
+        torch.cuda.synchronize(device)
+    except Exception as error:
+        where = f" at line {line}" if line is not None else ""
+        raise KernelFault(f"{type(error).__name__}: {error} (raised by {what}{where})") from error
+
+
+def _synchronising(call: Callable[..., Any], what: str, module_file: str | None,
+                   device: torch.device) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def synchronised(*args: Any, **kwargs: Any) -> Any:
+        line = _caller_line(module_file)
+        result = call(*args, **kwargs)
+        _synchronise(device, what, line)
+        return result
+
+    return synchronised
+
+
+@contextmanager
+def _replaced(owner: object, attribute: str, value: object) -> Iterator[None]:
+    """`owner.attribute = value` for the block; an attribute the owner only inherited is deleted again after."""
+    own = attribute in getattr(owner, "__dict__", {})
+    original = getattr(owner, attribute)
+    setattr(owner, attribute, value)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(owner, attribute, original)
+        else:
+            delattr(owner, attribute)
+
+
+def _no_compile(model: Any = None, **options: Any) -> Any:
+    """`torch.compile` as verify loads modules: the function itself, also when used as `@torch.compile(...)`."""
+    return model if model is not None else (lambda function: function)
+
+
+def _no_disable(fn: Any = None, recursive: bool = True, **options: Any) -> Any:
+    """`torch.compiler.disable` as verify loads modules: the function itself, also as `@torch.compiler.disable()`."""
+    return fn if fn is not None else (lambda function: function)
+
+
+@contextmanager
+def eager_decorators() -> Iterator[None]:
+    """`torch.compile` and `torch.compiler.disable` hand functions back unchanged while modules are imported.
+
+    Forwards run eagerly either way; the real decorators import torch's compiler stack (TorchDynamo,
+    several seconds on 2 cores) only to wrap functions that verify then runs without compiling.
+    """
+    with _replaced(torch, "compile", _no_compile), _replaced(torch.compiler, "disable", _no_disable):
+        yield
+
+
+@contextmanager
+def synchronised_kernels(module: types.ModuleType, model: torch.nn.Module, device: torch.device) -> Iterator[None]:
+    """On CUDA, synchronise after each entry-point call of `module` and each linear layer of `model`."""
+    if device.type != "cuda":
+        yield
+        return
+    with ExitStack() as stack:
+        for target in entry_point_targets(module):
+            original = getattr(target.owner, target.attribute)
+            wrapper = _synchronising(original, f"the {target.dotted}() call", module.__file__, device)
+            stack.enter_context(_replaced(target.owner, target.attribute, wrapper))
+        for name, layer in model.named_modules():
+            if isinstance(layer, torch.nn.Linear):
+                def after_linear(layer: torch.nn.Module, args: Any, output: Any, name: str = name) -> None:
+                    _synchronise(device, f"the linear layer {name}", _caller_line(module.__file__))
+
+                stack.callback(layer.register_forward_hook(after_linear).remove)
+        yield
+
+
+def _attempt(run: Callable[[], torch.Tensor]) -> torch.Tensor | BaseException:
+    try:
+        return run()
+    except Exception as error:  # noqa: BLE001 - any failure is an outcome to compare
+        return error
+
+
+def _target_runs(original: types.ModuleType, rewritten: types.ModuleType, class_name: str, method: str,
+                 shape: Shape, device: torch.device, dtype: torch.dtype) -> TargetRuns:
+    def unverifiable(reason: str, path: str = UNLOADED) -> TargetRuns:
+        return TargetRuns(class_name, method, (PathRun(path, "unverifiable", reason),))
+
+    if method != "forward":
+        return unverifiable(f"only forward methods are run, not {method}")
+    found = [getattr(module, class_name, None) for module in (original, rewritten)]
+    classes = [cls for cls in found if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
+    if len(classes) != len(found):
+        return unverifiable(f"{class_name} is not a torch.nn.Module class at module level")
+    runs: list[PathRun] = []
+    for path in paths(classes[0]):
+        try:
+            models = [build(cls, shape, device, dtype, seed=SEED) for cls in classes]
+            models[1].load_state_dict(models[0].state_dict())
+        except (BuildError, RuntimeError) as error:
+            runs.append(PathRun(path.name, "unverifiable", f"cannot construct it: {error}"))
+            continue
+        inputs = forward_inputs(shape, path, dtype, device, seed=SEED)
+        outcomes: list[torch.Tensor | BaseException] = []
+        for module, model in zip((original, rewritten), models):
+            with synchronised_kernels(module, model, device):
+                outcomes.append(_attempt(functools.partial(run_forward, model, inputs.clone())))
+        runs.append(compare(path.name, outcomes[0], outcomes[1], original.__file__, rewritten.__file__))
+    return TargetRuns(class_name, method, tuple(runs))
+
+
+def verify_result(result: FileResult, profile: str, device: str = "cpu", dtype: str = "fp32",
+                  shape: Shape = SMALL) -> FileVerification:
+    """Verify the rewrite `result` (old and new bytes of one file, from the one rewrite path) made with `profile`."""
+    if result.error is not None or result.old is None or result.new is None:
+        return FileVerification(result.path, profile, error=result.error or "the file was not read")
+    variants = [Variant(ORIGINAL, result.old), Variant(profile, result.new)]
+    on_disk = Path(result.path)
+    source: Path | bytes = on_disk if result.path != "-" and on_disk.is_file() else result.old
+    chosen_device, chosen_dtype = torch.device(device), torch_dtype(dtype)
+    try:
+        with eager_decorators():
+            loaded = load(source, variants)
+    except LoadError as error:
+        reason = f"cannot import it: {error}"
+        targets = tuple(TargetRuns(target.class_name, target.method, (PathRun(UNLOADED, "unverifiable", reason),))
+                        for target in result.targets)
+        return FileVerification(result.path, profile, (), targets)
+    # At the small shape, thread start-up costs more than the work on CPU (about 7x on 2 cores).
+    threads = torch.get_num_threads()
+    with loaded, ExitStack() as restore:
+        if chosen_device.type == "cpu":
+            torch.set_num_threads(1)
+            restore.callback(torch.set_num_threads, threads)
+        targets = tuple(
+            _target_runs(loaded[ORIGINAL].module, loaded[profile].module, target.class_name, target.method,
+                         shape, chosen_device, chosen_dtype)
+            for target in result.targets
+        )
+        return FileVerification(result.path, profile, tuple(loaded.stubbed), targets)

@@ -1,0 +1,44 @@
+"""Every fixture case, rewritten by every profile, computes bitwise what the original computes on every path.
+
+Generated from `fixtures/cases/` and its manifest: each case runs where it lives (in a copy of its
+checkout, or alone when it is a bare file), as `contiguify verify` would run it there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
+pytest.importorskip("einops", reason="the fixture cases import einops")
+
+from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.rewrite.profiles import all_profiles
+from codemod.run.process import Job, rewrite_bytes
+from codemod.verify.run import verify_result
+from tests.fixture_cases import Case, cases
+
+PASSING = ("equal", "same-error")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_cpu_thread() -> object:
+    """The small-shape tensors are tiny: thread start-up costs more than it saves."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("profile", sorted(all_profiles()))
+@pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
+def test_every_path_of_every_rewrite_is_equal_or_the_same_error(tmp_path: Path, case: Case, profile: str) -> None:
+    placed = case.place(tmp_path)
+    result = rewrite_bytes(Job(str(placed), placed.read_bytes(), profile, parse_targets(DEFAULT_TARGETS)))
+    verification = verify_result(result, profile)
+    runs = [(target.class_name, run.path, run.status, run.detail)
+            for target in verification.targets for run in target.runs]
+    assert verification.error is None and runs, verification
+    assert [run for run in runs if run[2] not in PASSING] == []
+    assert {path for _, path, _, _ in runs} == {"single", "two"}

@@ -1,0 +1,127 @@
+"""`contiguify verify` and `fix --verify` from the command line: reports, notes, exit codes, what gets written."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
+
+from codemod.cli import main
+from codemod.verify.command import RUNS_CODE_NOTE
+from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES = ROOT / "fixtures" / "cases"
+CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+
+Invoke = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def invoke(capfd: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory,
+           monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+    def run(*args: str) -> tuple[int, str, str]:
+        capfd.readouterr()
+        code = main(list(args))
+        captured = capfd.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    copy = tmp_path / "checkout"
+    shutil.copytree(CHECKOUT, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_verify_reports_every_profile_target_and_path_in_json(invoke: Invoke, checkout: Path) -> None:
+    code, out, err = invoke("verify", "--format", "json", str(checkout))
+    assert code == 0, err
+    files = json.loads(out)["files"]
+    assert [(file["path"], file["profile"]) for file in files] == [
+        (str(checkout / "multitalk" / "multitalk.py"), profile) for profile in ("seed", "boundary")]
+    for file in files:
+        assert set(file) == {"path", "profile", "stubbed", "error", "targets"} and file["stubbed"] == []
+        assert [(t["class"], t["method"], [r["path"] for r in t["runs"]]) for t in file["targets"]] == [
+            ("SingleStreamAttention", "forward", ["single"]),
+            ("SingleStreamMultiAttention", "forward", ["single", "two"]),
+        ]
+        for target in file["targets"]:
+            for run in target["runs"]:
+                assert set(run) == {"path", "status", "detail", "max_abs_diff"}
+                assert run["status"] == "equal", run
+    assert err.splitlines().count(RUNS_CODE_NOTE) == 1
+
+
+def test_verify_text_names_the_stubs_and_each_run(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    path = "fixtures/cases/port_flash.in.py"
+    code, out, _ = invoke("verify", "--profile", "boundary", path)
+    lines = out.splitlines()
+    assert code == 0
+    assert lines[0] == f"{path} [boundary]: stubbed (not importable here): flash_attn, sageattention"
+    assert lines[1:4] == [
+        f"{path} [boundary] SingleStreamAttention.forward single: equal",
+        f"{path} [boundary] SingleStreamMultiAttention.forward single: equal",
+        f"{path} [boundary] SingleStreamMultiAttention.forward two: equal",
+    ]
+    assert lines[-1] == "1 file runs: 3 equal"
+
+
+def test_files_without_targets_are_not_run(invoke: Invoke) -> None:
+    code, out, err = invoke("verify", str(ROOT / "fixtures" / "corpus"))
+    assert (code, out, err) == (0, "0 file runs: nothing run\n", "")
+
+
+def test_a_file_it_cannot_read_is_an_error(invoke: Invoke, tmp_path: Path) -> None:
+    code, _, err = invoke("verify", str(tmp_path / "missing.py"))
+    assert code == 2 and f"error: {tmp_path / 'missing.py'}:" in err
+
+
+def test_help_says_verify_runs_the_code() -> None:
+    result = subprocess.run([sys.executable, "-m", "codemod", "verify", "--help"], capture_output=True, text=True,
+                            check=True)
+    assert "IMPORTED AND RUN, as pytest runs a project's code" in " ".join(result.stdout.split())
+
+
+def test_fix_verify_writes_a_rewrite_that_verifies(invoke: Invoke, checkout: Path) -> None:
+    code, _, err = invoke("fix", "--verify", str(checkout))
+    assert code == 1, err
+    assert (checkout / "multitalk" / "multitalk.py").read_bytes() == (CASES / "jan2026.seed.out.py").read_bytes()
+    assert RUNS_CODE_NOTE in err.splitlines()
+
+
+def test_fix_verify_leaves_a_failing_file_alone_and_says_why(
+    invoke: Invoke, checkout: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The codemod's rewrites verify; a failing verification is simulated to see what fix does with one."""
+    import codemod.verify.run
+
+    def failing(result: object, profile: str, *args: object) -> FileVerification:
+        runs = (PathRun("two", "differs", max_abs_diff=0.5),)
+        return FileVerification(str(getattr(result, "path")), profile, (), (TargetRuns("A", "forward", runs),))
+
+    monkeypatch.setattr(codemod.verify.run, "verify_result", failing)
+    target = checkout / "multitalk" / "multitalk.py"
+    before = target.read_bytes()
+    code, _, err = invoke("fix", "--verify", str(checkout))
+    assert code == 2
+    assert target.read_bytes() == before
+    assert f"{target}: not written: verify: A.forward, two: differs (max abs diff 0.5)" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_cuda_device_is_an_error(invoke: Invoke, checkout: Path) -> None:
+    code, out, err = invoke("verify", "--device", "cuda", str(checkout))
+    assert (code, out) == (2, "") and "torch sees no CUDA device here" in err

@@ -1,0 +1,76 @@
+"""Statuses, exit codes and the two reports of `verify`, on hand-made results (no torch)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from codemod.verify.outcome import (
+    EXIT_CLEAN,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    FileVerification,
+    PathRun,
+    Status,
+    TargetRuns,
+    describe,
+    exit_code,
+    render_json,
+    render_text,
+)
+
+
+def _file(*statuses: Status, error: str | None = None) -> FileVerification:
+    runs = tuple(PathRun(f"path{index}", status) for index, status in enumerate(statuses))
+    return FileVerification("m.py", "seed", ("xformers.ops",), (TargetRuns("A", "forward", runs),), error)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "code"),
+    [
+        ((), EXIT_CLEAN),
+        (("equal", "same-error", "unverifiable"), EXIT_CLEAN),
+        (("equal", "differs"), EXIT_FAILED),
+        (("new-error",), EXIT_FAILED),
+    ],
+)
+def test_exit_code_fails_on_differences_and_new_errors_only(statuses: tuple[Status, ...], code: int) -> None:
+    assert exit_code([_file(*statuses)]) == code
+
+
+def test_an_error_in_any_file_is_exit_2() -> None:
+    assert exit_code([_file("differs"), _file(error="cannot read it")]) == EXIT_ERROR
+
+
+def test_failures_name_target_path_status_and_detail() -> None:
+    verification = FileVerification("m.py", "seed", (), (TargetRuns("A", "forward", (
+        PathRun("single", "equal"),
+        PathRun("two", "differs", max_abs_diff=0.25),
+        PathRun("three", "new-error", "ValueError: boom (line 12)"),
+    )),))
+    assert verification.failures == [
+        "A.forward, two: differs (max abs diff 0.25)",
+        "A.forward, three: new-error (ValueError: boom (line 12))",
+    ]
+    assert describe(PathRun("single", "equal")) == "equal"
+
+
+def test_json_report_follows_the_schema() -> None:
+    document = json.loads(render_json([_file("equal", "differs"), _file(error="cannot read it")]))
+    first, second = document["files"]
+    assert set(first) == {"path", "profile", "stubbed", "error", "targets"}
+    assert first["stubbed"] == ["xformers.ops"] and first["error"] is None
+    assert first["targets"][0]["class"] == "A" and first["targets"][0]["method"] == "forward"
+    assert first["targets"][0]["runs"][1] == {"path": "path1", "status": "differs", "detail": "", "max_abs_diff": None}
+    assert second["error"] == "cannot read it"
+
+
+def test_text_report_has_a_line_per_run_the_stubs_and_a_summary() -> None:
+    lines = render_text([_file("equal", "new-error"), _file(error="cannot read it")]).splitlines()
+    assert lines == [
+        "m.py [seed]: stubbed (not importable here): xformers.ops",
+        "m.py [seed] A.forward path0: equal",
+        "m.py [seed] A.forward path1: new-error",
+        "2 file runs: 1 equal, 1 new-error; 1 not run (errors)",
+    ]
