@@ -6,20 +6,20 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from codemod import __version__
-from codemod.config import ConfigError, load_config
-from codemod.match.patterns import DEFAULT_TARGETS, TargetSyntaxError, parse_targets
+from codemod.match.patterns import TargetSyntaxError, parse_targets
+from codemod.options import PROFILE_NAMES as PROFILE_NAMES  # re-exported: the commands' choices
 from codemod.options import Options
 from codemod.results import FileResult
-from codemod.rewrite import profile_names
+
+if TYPE_CHECKING:
+    from codemod.config import Projects
 
 EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
-# Listed without importing the profiles, so that `--help` and the no-target fast path never import libcst.
-PROFILE_NAMES = profile_names()
 
 F = TypeVar("F", bound=Callable[..., Any])
 Veto = Callable[[FileResult], "str | None"]
@@ -31,8 +31,9 @@ def _common_options(command: F) -> F:
         click.argument("paths", nargs=-1, type=str),
         click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None,
                      help="Which sites to rewrite (default: seed, or tool.contiguify.profile)."),
-        click.option("--target", "targets", multiple=True, metavar="CLASS.METHOD",
-                     help="Method to rewrite; repeatable; shell wildcards allowed. Replaces the default targets."),
+        click.option("--target", "targets", multiple=True, metavar="[PATH::]CLASS.METHOD",
+                     help="Method to rewrite; repeatable; shell wildcards allowed; PATH (a glob, relative to the "
+                          "project root) limits it to some files. Replaces the targets of the config and the defaults."),
         click.option("--strict/--no-strict", default=None,
                      help="Exit 1 when a target method lacks some of its sites."),
         click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
@@ -42,6 +43,8 @@ def _common_options(command: F) -> F:
                      help="Worker processes for parsing (default and most: number of CPUs)."),
         click.option("--no-cache", is_flag=True,
                      help="Compute every result afresh; read and write no cache (also CONTIGUIFY_NO_CACHE=1)."),
+        click.option("--follow-links", is_flag=True,
+                     help="Follow symbolic links wherever they lead (default: only those inside the given paths)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
@@ -50,52 +53,78 @@ def _common_options(command: F) -> F:
 
 def build_options(
     profile: str | None, targets: Sequence[str], strict: bool | None, output_format: str,
-    color: bool | None, jobs: int | None, no_cache: bool,
+    color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool = False,
 ) -> Options:
-    """Command line over `[tool.contiguify]` over the defaults, checked once."""
+    """The command line, checked once; what it leaves out comes from each file's project (see codemod.config)."""
     try:
-        config = load_config(Path.cwd())
-    except ConfigError as error:
-        raise click.UsageError(str(error)) from error
-    chosen_profile = profile or config.get("profile", "seed")
-    if chosen_profile not in PROFILE_NAMES:
-        raise click.UsageError(f"unknown profile {chosen_profile!r} in [tool.contiguify]")
-    chosen_targets = tuple(targets) or tuple(config.get("targets", DEFAULT_TARGETS))
-    try:
-        parse_targets(chosen_targets)
+        parse_targets(targets)
     except TargetSyntaxError as error:
         raise click.BadParameter(str(error), param_hint="--target") from error
     return Options(
-        profile=chosen_profile,
-        targets=chosen_targets,
-        strict=config.get("strict", False) if strict is None else strict,
+        profile=profile,
+        targets=tuple(targets) or None,
+        strict=strict,
         output_format="json" if output_format == "json" else "text",
         color=sys.stdout.isatty() if color is None else color,
         jobs=jobs or os.cpu_count() or 1,
-        exclude=tuple(config.get("exclude", ())),
         cache=not no_cache,
+        follow_links=follow_links,
     )
 
 
+def _warn(path: str, reason: str) -> None:
+    from codemod.report.paths import shown
+
+    click.echo(f"warning: {shown(path)}: {reason}", err=True)
+
+
 def _run(
-    paths: Sequence[str], options: Options, *, write: bool, veto: Veto | None = None
-) -> tuple[list[FileResult], bytes | None]:
-    """Results, plus the bytes read from stdin when the only path is `-`. `veto`: see `run_paths`."""
+    paths: Sequence[str], options: Options, *, write: bool, verify: bool = False
+) -> tuple[list[FileResult], bytes | None, Projects]:
+    """Results, the bytes read from stdin when the only path is `-`, and where each file's settings came from.
+
+    `verify`: each change is run before it is written, with its own project's profile (see `run_paths`).
+    """
+    from codemod.config import ConfigError, Project, Projects
     from codemod.run.process import Job
     from codemod.run.runner import rewrite_jobs, run_paths, vetoed
 
+    projects = Projects(options)
+    veto: Veto | None = None
+    if verify:
+        from codemod.verify.command import veto_unverified
+
+        vetoes: dict[str, Veto] = {}
+
+        def veto(result: FileResult) -> str | None:
+            project = projects.for_file(result.path)
+            profile = project.profile if isinstance(project, Project) else "seed"
+            return vetoes.setdefault(profile, veto_unverified(profile))(result)
     if "-" in paths:
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
+        project = projects.for_directory(os.curdir)
+        if isinstance(project, ConfigError):
+            raise click.UsageError(str(project))
         data = sys.stdin.buffer.read()
-        job = Job("-", data, options.profile, parse_targets(options.targets))
+        job = Job("-", data, project.profile, project.targets_for("-"))
         results = rewrite_jobs([job], 1)
-        return ([vetoed(result, veto) for result in results] if veto is not None else results), data
-    return run_paths(paths or (".",), options, write=write, cache=options.cache, veto=veto), None
+        return ([vetoed(result, veto) for result in results] if veto is not None else results), data, projects
+    results = run_paths(paths or (".",), options, write=write, cache=options.cache, projects=projects,
+                        on_warning=_warn, veto=veto)
+    return results, None, projects
 
 
-def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, changed_is_failure: bool) -> int:
-    from codemod.report.text import file_lines, summary_line
+def _strict_failure(result: FileResult, projects: Projects) -> bool:
+    from codemod.config import Project
+
+    project = projects.for_file(result.path)
+    return result.missing_sites and isinstance(project, Project) and project.strict
+
+
+def _finish(results: Sequence[FileResult], options: Options, projects: Projects, *, wrote: bool,
+            changed_is_failure: bool) -> int:
+    from codemod.report.text import file_lines, summary_line, unmatched_target_lines
 
     if options.output_format == "json":
         from codemod.report.json_report import render_json
@@ -104,12 +133,14 @@ def _finish(results: Sequence[FileResult], options: Options, *, wrote: bool, cha
     for result in results:
         for line in file_lines(result, wrote=wrote):
             click.echo(line, err=True)
+    for line in unmatched_target_lines(results, projects):
+        click.echo(line, err=True)
     click.echo(summary_line(results, wrote=wrote), err=True)
     if any(result.error is not None for result in results):
         return EXIT_ERROR
     if changed_is_failure and any(result.changed for result in results):
         return EXIT_CHANGED
-    if options.strict and any(result.missing_sites for result in results):
+    if any(_strict_failure(result, projects) for result in results):
         return EXIT_CHANGED
     return EXIT_CLEAN
 
@@ -141,19 +172,23 @@ def cli() -> None:
 @cli.command()
 @_common_options
 def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-          output_format: str, color: bool | None, jobs: int | None, no_cache: bool) -> None:
+          output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool) -> None:
     """Print the diff fix would apply. Exit 0: nothing to change, 1: changes needed, 2: errors."""
     from codemod.report.diff import colorize, file_diff
+    from codemod.report.paths import patch_path
 
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
-    results, _ = _run(paths, options, write=False)
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links)
+    results, _, projects = _run(paths, options, write=False)
     if options.output_format == "text":
         stdout = sys.stdout.buffer
         for result in results:
             patch = file_diff(result)
             stdout.write(colorize(patch) if options.color else patch)
+            if patch and patch_path(result.path) is None:  # the second lookup of the file's repository is cached
+                _warn(result.path, "in no git repository and outside the working directory: its diff names the "
+                                   "absolute path, which `git apply` passes over")
         stdout.flush()
-    raise SystemExit(_finish(results, options, wrote=False, changed_is_failure=True))
+    raise SystemExit(_finish(results, options, projects, wrote=False, changed_is_failure=True))
 
 
 @cli.command()
@@ -164,23 +199,18 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
                    "needs torch), and write only files where nothing differs or raises anew; the others are "
                    "errors, with the reason.")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-        output_format: str, color: bool | None, jobs: int | None, no_cache: bool,
+        output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool,
         exit_zero_even_if_changed: bool, verify_first: bool) -> None:
-    """Rewrite files in place. Exit 0: nothing changed, 1: something changed, 2: errors (with --verify: also
-    files left unwritten because verify found a difference or a new error)."""
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache)
-    veto = None
-    if verify_first:
-        from codemod.verify.command import veto_unverified
-
-        veto = veto_unverified(options.profile)
-    results, stdin_data = _run(paths, options, write=True, veto=veto)
+    """Rewrite files in place (`-`: stdin to stdout). Exit 0: nothing changed, 1: something changed, 2: errors
+    (with --verify: also files left unwritten because verify found a difference or a new error)."""
+    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links)
+    results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
         stdout = sys.stdout.buffer
         stdout.write(result.new if result.new is not None and result.error is None else stdin_data)
         stdout.flush()
-    code = _finish(results, options, wrote=stdin_data is None, changed_is_failure=not exit_zero_even_if_changed)
+    code = _finish(results, options, projects, wrote=True, changed_is_failure=not exit_zero_even_if_changed)
     raise SystemExit(code)
 
 

@@ -1,52 +1,200 @@
-"""`[tool.contiguify]` in the nearest pyproject.toml: targets, profile, strict and excludes for a checkout."""
+"""`[tool.contiguify]` of each checkout: the nearest pyproject.toml above a file decides how it is treated.
+
+A file's *project root* is the directory of the nearest `pyproject.toml` at or above it, whatever that
+file holds; without one, the nearest directory holding `.git`, else the working directory. `exclude`
+patterns and path-qualified targets are relative to it. The command line wins over the file.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import os
 import sys
-from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-KNOWN_KEYS = {"targets": list, "profile": str, "strict": bool, "exclude": list}
+from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
+from codemod.options import PROFILE_NAMES, Options
+
+PYPROJECT = "pyproject.toml"
+STDIN = "-"
+KNOWN_KEYS: dict[str, type] = {"targets": list, "profile": str, "strict": bool, "exclude": list}
 
 
 class ConfigError(ValueError):
-    """pyproject.toml could not be read, or its [tool.contiguify] table is malformed."""
+    """A pyproject.toml that cannot be read, or whose `tool` / `tool.contiguify` table is malformed."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
 
 
-def find_pyproject(start: Path) -> Path | None:
-    for folder in (start, *start.parents):
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            return candidate
-    return None
+@dataclass(frozen=True)
+class Project:
+    """The settings of every file below `root` that has no nearer pyproject.toml."""
+
+    root: str  # absolute
+    pyproject: str | None
+    profile: str
+    targets: tuple[TargetPattern, ...]
+    # Named by the user (command line or config): a pattern of these that matches nothing earns a warning.
+    targets_given: bool
+    strict: bool
+    exclude: tuple[str, ...]
+
+    def relative(self, path: str) -> str:
+        """`path` relative to the root, with `/` separators."""
+        return os.path.relpath(os.path.abspath(path), self.root).replace(os.sep, "/")
+
+    def excludes(self, path: str) -> bool:
+        """An `exclude` pattern matches the path relative to the root, a directory above it, or one of its names."""
+        if not self.exclude:
+            return False
+        relative = self.relative(path)
+        if relative == os.curdir:
+            return False
+        parts = relative.split("/")
+        prefixes = ["/".join(parts[:end]) for end in range(1, len(parts) + 1)]
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.exclude for name in (*prefixes, *parts))
+
+    def targets_for(self, path: str) -> tuple[TargetPattern, ...]:
+        """The targets that apply to one file; standard input has no path, so every target applies to it."""
+        if path == STDIN or all(target.path_pattern is None for target in self.targets):
+            return self.targets
+        return targets_for(self.targets, self.relative(path))
 
 
-def load_config(start: Path) -> Mapping[str, Any]:
-    """The `[tool.contiguify]` table that applies in `start`, checked; empty when there is none."""
-    path = find_pyproject(start.resolve())
-    if path is None:
-        return {}
+def _kind(value: object) -> str:
+    """A TOML value's type, as the TOML spec names it."""
+    if isinstance(value, list):
+        return "an array of tables" if value and all(isinstance(item, dict) for item in value) else "an array"
+    names = {bool: "a boolean", int: "an integer", float: "a float", str: "a string", dict: "a table"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _check_value(path: str, key: str, value: object) -> None:
+    name = f"tool.contiguify.{key}"
+    expected = KNOWN_KEYS.get(key)
+    if expected is None:
+        raise ConfigError(path, f"unknown key {name} (known: {', '.join(KNOWN_KEYS)})")
+    if expected is list:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ConfigError(path, f"{name} must be an array of strings, not {_kind(value)}")
+    elif not isinstance(value, expected):
+        raise ConfigError(path, f"{name} must be {_kind(expected())}, not {_kind(value)}")
+    if key == "profile" and value not in PROFILE_NAMES:
+        raise ConfigError(path, f"{name}: unknown profile {value!r} (known: {', '.join(PROFILE_NAMES)})")
+    if key == "targets":
+        assert isinstance(value, list)
+        try:
+            parse_targets(value)
+        except TargetSyntaxError as error:
+            raise ConfigError(path, f"{name}: {error}") from error
+
+
+def read_table(path: str) -> dict[str, Any]:
+    """The checked `[tool.contiguify]` table of one pyproject.toml; empty when it has none."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
         import tomli as tomllib
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise ConfigError(f"{path}: {error}") from error
-    table = document.get("tool", {}).get("contiguify", {})
+        with open(path, "rb") as handle:
+            document = tomllib.load(handle)
+    except OSError as error:
+        raise ConfigError(path, f"cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(path, f"not UTF-8 (byte {error.start}): {error.reason}") from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(path, f"not valid TOML: {error}") from error
+    tool = document.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(path, f"tool must be a table, not {_kind(tool)}")
+    table = tool.get("contiguify", {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{path}: [tool.contiguify] must be a table")
+        raise ConfigError(path, f"tool.contiguify must be a table, not {_kind(table)}")
     for key, value in table.items():
-        expected = KNOWN_KEYS.get(key)
-        if expected is None:
-            raise ConfigError(f"{path}: unknown key tool.contiguify.{key} (known: {', '.join(KNOWN_KEYS)})")
-        if isinstance(value, list) and expected is list:
-            if all(isinstance(item, str) for item in value):
-                continue
-        elif isinstance(value, expected):
-            continue
-        kind = "list of strings" if expected is list else expected.__name__
-        raise ConfigError(f"{path}: tool.contiguify.{key} must be a {kind}")
+        _check_value(path, key, value)
     return table
+
+
+class Projects:
+    """The project of each directory, each pyproject.toml read once; directories are looked up once."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self._options = options or Options()
+        self._cwd = os.getcwd()
+        self._by_directory: dict[str, Project | ConfigError] = {}
+        self._by_pyproject: dict[str, Project | ConfigError] = {}
+        self.made: list[Project] = []
+
+    def _absolute(self, path: str) -> str:
+        return os.path.normpath(os.path.join(self._cwd, path))
+
+    def _project(self, root: str, pyproject: str | None, table: dict[str, Any]) -> Project:
+        options = self._options
+        texts = options.targets if options.targets is not None else table.get("targets")
+        project = Project(
+            root=root,
+            pyproject=pyproject,
+            profile=options.profile or table.get("profile", "seed"),
+            targets=parse_targets(DEFAULT_TARGETS if texts is None else texts),
+            targets_given=texts is not None,
+            strict=options.strict if options.strict is not None else table.get("strict", False),
+            exclude=(*table.get("exclude", ()), *options.exclude),
+        )
+        self.made.append(project)
+        return project
+
+    def _load(self, directory: str) -> Project | ConfigError:
+        pyproject = os.path.join(directory, PYPROJECT)
+        found = self._by_pyproject.get(pyproject)
+        if found is None:
+            try:
+                found = self._project(directory, pyproject, read_table(pyproject))
+            except ConfigError as error:
+                found = error
+            self._by_pyproject[pyproject] = found
+        return found
+
+    def for_directory(self, directory: str) -> Project | ConfigError:
+        """The project of the nearest pyproject.toml at or above `directory`."""
+        start = self._absolute(directory)
+        walked: list[str] = []
+        folder, git_root = start, None
+        found: Project | ConfigError | None = None
+        while found is None:
+            cached = self._by_directory.get(folder)
+            if cached is not None:
+                found = cached
+                break
+            walked.append(folder)
+            if os.path.isfile(os.path.join(folder, PYPROJECT)):
+                found = self._load(folder)
+                break
+            if git_root is None and os.path.exists(os.path.join(folder, ".git")):
+                git_root = folder
+            parent = os.path.dirname(folder)
+            if parent == folder:
+                break
+            folder = parent
+        if found is None:  # no pyproject.toml anywhere above: the repository, else the working directory
+            found = self._project(git_root or self._cwd, None, {})
+            # Directories above the repository belong to another one (or none); they are not remembered.
+            walked = [folder for folder in walked if git_root is None or folder.startswith(git_root)]
+        for folder in walked:
+            self._by_directory[folder] = found
+        return found
+
+    def for_file(self, path: str) -> Project | ConfigError:
+        return self.for_directory(os.path.dirname(self._absolute(path)))
+
+    def below(self, directory: str, parent: Project, has_pyproject: bool) -> Project | ConfigError:
+        """The project of a directory met while walking `parent`'s tree, whose listing is known."""
+        absolute = self._absolute(directory)
+        found: Project | ConfigError = parent
+        if has_pyproject and os.path.isfile(os.path.join(absolute, PYPROJECT)):
+            found = self._load(absolute)
+        self._by_directory[absolute] = found
+        return found

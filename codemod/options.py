@@ -1,22 +1,33 @@
-"""Every setting of a run in one frozen object, built once from the command line and pyproject.toml."""
+"""Every setting of a run in one frozen object, built once from the command line."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from codemod.match.patterns import DEFAULT_TARGETS
+from codemod.rewrite import profile_names
 
 OutputFormat = Literal["text", "json"]
+# Listed without importing the profiles, so that `--help`, config checks and the no-target fast path never
+# import libcst.
+PROFILE_NAMES = profile_names()
 
 
 @dataclass(frozen=True)
 class Options:
-    profile: str = "seed"
-    targets: tuple[str, ...] = DEFAULT_TARGETS
-    strict: bool = False
+    """What the command line asked for.
+
+    `profile`, `targets` and `strict` are None when not given: each file then takes them from its
+    project's `[tool.contiguify]` (see `codemod.config`), else the defaults. `exclude` patterns are
+    added to every project's own.
+    """
+
+    profile: str | None = None
+    targets: tuple[str, ...] | None = None
+    strict: bool | None = None
     output_format: OutputFormat = "text"
     color: bool = False
     jobs: int = 1
     exclude: tuple[str, ...] = ()
     cache: bool = True
+    follow_links: bool = False

@@ -1,4 +1,4 @@
-"""`Class.method` target patterns, without libcst: the fast path filters files with them before any parse."""
+"""`[path::]Class.method` target patterns, without libcst: the fast path filters files with them before any parse."""
 
 from __future__ import annotations
 
@@ -17,28 +17,48 @@ DEFAULT_TARGETS: tuple[str, ...] = (
 _WILDCARD = re.compile(r"[*?\[]")
 
 
+PATH_SEPARATOR = "::"
+
+
 class TargetSyntaxError(ValueError):
-    """A `--target` value that is not `Class.method`."""
+    """A `--target` value that is not `[path::]Class.method`."""
 
 
 @dataclass(frozen=True)
 class TargetPattern:
-    """`Class.method`, each part a shell-style pattern."""
+    """`Class.method`, each part a shell-style pattern, optionally limited to files whose path matches a glob.
+
+    The path glob is matched against the file's path relative to its project root (the directory of
+    the nearest pyproject.toml), with `/` separators (`*` matches them too); a glob without `/` is
+    matched against the file name alone. Without a glob the pattern applies to every file.
+    """
 
     class_pattern: str
     method_pattern: str
+    path_pattern: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> TargetPattern:
-        class_part, dot, method_part = text.strip().rpartition(".")
-        if not dot or not class_part or not method_part:
-            raise TargetSyntaxError(f"target {text!r} is not of the form Class.method")
-        return cls(class_part, method_part)
+        path_part, separator, name_part = text.strip().rpartition(PATH_SEPARATOR)
+        class_part, dot, method_part = name_part.rpartition(".")
+        if not dot or not class_part or not method_part or (separator and not path_part):
+            raise TargetSyntaxError(f"target {text!r} is not of the form Class.method or path::Class.method")
+        return cls(class_part, method_part, path_part.strip().removeprefix("./") if separator else None)
+
+    def __str__(self) -> str:
+        name = f"{self.class_pattern}.{self.method_pattern}"
+        return name if self.path_pattern is None else f"{self.path_pattern}{PATH_SEPARATOR}{name}"
 
     def matches(self, class_name: str, method_name: str) -> bool:
         return fnmatch.fnmatchcase(class_name, self.class_pattern) and fnmatch.fnmatchcase(
             method_name, self.method_pattern
         )
+
+    def applies_to(self, relative_path: str) -> bool:
+        """Whether this pattern is meant for the file at `relative_path` (posix, relative to its project root)."""
+        if self.path_pattern is None or fnmatch.fnmatchcase(relative_path, self.path_pattern):
+            return True
+        return "/" not in self.path_pattern and fnmatch.fnmatchcase(relative_path.rpartition("/")[2], self.path_pattern)
 
     def literal_hint(self) -> bytes:
         """The longest fixed piece of the class (else method) pattern: a file without it cannot match."""
@@ -52,3 +72,8 @@ class TargetPattern:
 
 def parse_targets(texts: Iterable[str]) -> tuple[TargetPattern, ...]:
     return tuple(TargetPattern.parse(text) for text in texts)
+
+
+def targets_for(targets: Iterable[TargetPattern], relative_path: str) -> tuple[TargetPattern, ...]:
+    """The patterns that apply to one file: a file's job carries only these, so the prefilter sees only these."""
+    return tuple(target for target in targets if target.applies_to(relative_path))

@@ -4,22 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from codemod.config import Project, Projects
+from codemod.match.patterns import DEFAULT_TARGETS
+from codemod.report.paths import shown
 from codemod.results import FileResult
 
 
 def file_lines(result: FileResult, *, wrote: bool) -> list[str]:
-    """`rewrote PATH` / `would rewrite PATH`, `error: PATH: reason`, and a warning per target missing sites."""
+    """`rewrote PATH` / `would rewrite PATH`, `error: PATH: reason`, and a warning per target missing sites.
+
+    Standard input is `<stdin>`; a fix of it is written to stdout, and says so.
+    """
     lines = []
+    path = shown(result.path)
     if result.error is not None:
-        lines.append(f"error: {result.path}: {result.error}")
+        lines.append(f"error: {path}: {result.error}")
     elif result.changed:
         inserted = sum(target.inserted for target in result.targets)
         verb = "rewrote" if wrote else "would rewrite"
-        lines.append(f"{verb} {result.path} ({inserted} .contiguous() inserted)")
+        where = " to stdout" if wrote and result.path == "-" else ""
+        lines.append(f"{verb} {path}{where} ({inserted} .contiguous() inserted)")
     for target in result.targets:
         if target.missing:
             lines.append(
-                f"warning: {result.path}:{target.line}: {target.class_name}.{target.method}: "
+                f"warning: {path}:{target.line}: {target.class_name}.{target.method}: "
                 f"sites not found: {'; '.join(target.missing_described)}"
             )
     return lines
@@ -34,3 +42,22 @@ def summary_line(results: Sequence[FileResult], *, wrote: bool) -> str:
         f"{changed} file{'s' if changed != 1 else ''} {verb}, {unchanged} left unchanged, "
         f"{errors} error{'s' if errors != 1 else ''}"
     )
+
+
+def unmatched_target_lines(results: Sequence[FileResult], projects: Projects) -> list[str]:
+    """A warning per target the user named (command line or config) that matched no method in any file of the run.
+
+    The default spellings are never reported, even when named: a checkout holds only some of them.
+    """
+    named = dict.fromkeys(str(target) for project in projects.made if project.targets_given
+                          for target in project.targets if str(target) not in DEFAULT_TARGETS)
+    if not named:
+        return []
+    matched: set[str] = set()
+    for result in results:
+        project = projects.for_file(result.path) if result.targets else None
+        if isinstance(project, Project):
+            for pattern in project.targets_for(result.path):
+                if any(pattern.matches(target.class_name, target.method) for target in result.targets):
+                    matched.add(str(pattern))
+    return [f"warning: target {text!r} matched nothing" for text in named if text not in matched]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import fnmatch
+import errno
 import os
 import stat
-from collections.abc import Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
+
+from codemod.config import PYPROJECT, ConfigError, Project, Projects
 
 SKIPPED_DIRECTORIES = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
@@ -17,13 +20,24 @@ VIRTUALENV_MARKER = "pyvenv.cfg"
 
 
 class Candidate(NamedTuple):
-    """A file to read (`path` as the user will see it), or a path that could not be used (`problem`).
+    """A file to read (`path` as the user will see it) and its project, or a path that could not be used (`problem`).
 
+    `outside` is set for a symbolic link whose target lies outside the given paths: its real path.
     Tuples rather than dataclasses here: a cached run lasts 50 ms, and each dataclass costs 0.25 ms to define.
     """
 
     path: str
     problem: str | None = None
+    project: Project | None = None
+    outside: str | None = None
+
+
+# Called with a path and why it was passed over: links out of the given paths, loops, dangling links.
+OnWarning = Callable[[str, str], None]
+
+
+def _print_warning(path: str, reason: str) -> None:
+    print(f"warning: {path}: {reason}", file=sys.stderr)
 
 
 class Source(NamedTuple):
@@ -41,7 +55,7 @@ class Source(NamedTuple):
 
 
 def display_path(path: str) -> str:
-    """Relative to the working directory where it lies below it, so that diffs apply with `git apply`."""
+    """Relative to the working directory where it lies below it, absolute elsewhere."""
     absolute = os.path.abspath(path)
     try:
         relative = os.path.relpath(absolute)
@@ -50,63 +64,119 @@ def display_path(path: str) -> str:
     return absolute if relative.startswith(os.pardir) else relative
 
 
-def _excluded(path: str, patterns: Sequence[str]) -> bool:
-    normalized = path.replace(os.sep, "/")
-    parts = normalized.split("/")
-    return any(
-        fnmatch.fnmatchcase(normalized, pattern) or any(fnmatch.fnmatchcase(part, pattern) for part in parts)
-        for pattern in patterns
-    )
-
-
 def _join(directory: str, name: str) -> str:
     return name if directory == os.curdir else os.path.join(directory, name)
 
 
-def _walk(root: str, exclude: Sequence[str], seen: set[tuple[int, int]]) -> Iterator[Candidate]:
-    """`*.py` files below `root` in sorted order, a directory's files before its subdirectories.
+def _inside(real: str, roots: Sequence[str]) -> bool:
+    return any(real == root or real.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
-    Symbolic links are followed; a directory already walked (by any path) is not walked again,
-    which also ends every symlink loop. One `scandir` per directory and one `stat` per subdirectory:
-    files are told apart by the listing alone. `root` itself is walked even when it is a virtualenv.
-    """
-    pending = [display_path(root)]
-    while pending:
-        directory = pending.pop()
+
+class _Walk:
+    """The state of one run's walk: the given paths' real locations, the directories seen, the link policy."""
+
+    def __init__(self, projects: Projects, roots: Sequence[str], follow_links: bool, warn: OnWarning) -> None:
+        self.projects = projects
+        self.roots = roots
+        self.follow_links = follow_links
+        self.warn = warn
+        self.seen: set[tuple[int, int]] = set()
+
+    def link_problem(self, link: str, directory: str) -> str | None:
+        """Why a symbolic link to a directory is not followed, or None: it loops, or it leaves the given paths."""
+        real = os.path.realpath(link)
+        here = os.path.realpath(directory)
+        if here == real or here.startswith(real.rstrip(os.sep) + os.sep):
+            return "symbolic link loop (it leads to a directory that contains it), not followed"
+        if not self.follow_links and not _inside(real, self.roots):
+            return f"symbolic link to {real}, outside the given paths, not followed (--follow-links follows it)"
+        return None
+
+    def outside(self, link: str) -> str | None:
+        """The real path of a file link that leads out of the given paths (unless links are to be followed)."""
+        if self.follow_links:
+            return None
+        real = os.path.realpath(link)
+        return None if _inside(real, self.roots) else real
+
+    def dangling(self, link: str) -> None:
         try:
-            with os.scandir(directory) as listing:
-                entries = sorted(listing, key=lambda entry: entry.name)
+            os.stat(link)
         except OSError as error:
-            yield Candidate(directory, f"cannot list directory: {error.strerror or error}")
-            continue
-        subdirectories = []
-        for entry in entries:
-            name = entry.name
+            if error.errno == errno.ELOOP:
+                self.warn(link, "symbolic link loop, not followed")
+            elif error.errno == errno.ENOENT:
+                self.warn(link, f"broken symbolic link (to {os.readlink(link)}), passed over")
+
+    def walk(self, root: str, project: Project) -> Iterator[Candidate]:
+        """`*.py` files below `root` in sorted order, a directory's files before its subdirectories.
+
+        Symbolic links are followed while they stay inside the given paths; a directory already walked
+        (by any path) is not walked again. One `scandir` per directory and one `stat` per subdirectory:
+        files are told apart by the listing alone. `root` itself is walked even when it is a virtualenv.
+        """
+        pending: list[tuple[str, Project]] = [(display_path(root), project)]
+        first = True
+        while pending:
+            directory, project = pending.pop()
             try:
-                if entry.is_dir():
-                    path = _join(directory, name)
-                    if name in SKIPPED_DIRECTORIES or (exclude and _excluded(path, exclude)):
-                        continue
-                    status = entry.stat()
-                    identity = (status.st_dev, status.st_ino)
-                    if identity not in seen and not os.path.isfile(os.path.join(path, VIRTUALENV_MARKER)):
-                        seen.add(identity)
-                        subdirectories.append(path)
-                elif name.endswith(".py") and entry.is_file():
-                    path = _join(directory, name)
-                    if not (exclude and _excluded(path, exclude)):
-                        yield Candidate(path)
-            except OSError:  # gone since the listing, or a link that cannot be followed
+                with os.scandir(directory) as listing:
+                    entries = sorted(listing, key=lambda entry: entry.name)
+            except OSError as error:
+                yield Candidate(directory, f"cannot list directory: {error.strerror or error}")
                 continue
-        pending.extend(reversed(subdirectories))
+            if not first:
+                found = self.projects.below(directory, project, any(entry.name == PYPROJECT for entry in entries))
+                if isinstance(found, ConfigError):
+                    yield Candidate(display_path(found.path), found.reason)
+                    continue
+                project = found
+            first = False
+            subdirectories = []
+            for entry in entries:
+                name = entry.name
+                try:
+                    if entry.is_dir():
+                        path = _join(directory, name)
+                        if name in SKIPPED_DIRECTORIES or project.excludes(path):
+                            continue
+                        if entry.is_symlink():
+                            problem = self.link_problem(path, directory)
+                            if problem is not None:
+                                self.warn(path, problem)
+                                continue
+                        status = entry.stat()
+                        identity = (status.st_dev, status.st_ino)
+                        if identity not in self.seen and not os.path.isfile(os.path.join(path, VIRTUALENV_MARKER)):
+                            self.seen.add(identity)
+                            subdirectories.append((path, project))
+                    elif name.endswith(".py") and entry.is_file():
+                        path = _join(directory, name)
+                        if not project.excludes(path):
+                            yield Candidate(path, project=project,
+                                            outside=self.outside(path) if entry.is_symlink() else None)
+                    elif entry.is_symlink():
+                        self.dangling(_join(directory, name))
+                except OSError:  # gone since the listing, or a link that cannot be followed
+                    if entry.is_symlink():
+                        self.dangling(_join(directory, name))
+            pending.extend(reversed(subdirectories))
 
 
-def iter_candidates(paths: Sequence[str], exclude: Sequence[str] = ()) -> Iterator[Candidate]:
-    """Files named directly are always taken; directories are walked for `*.py`, symlinks followed once.
+def iter_candidates(
+    paths: Sequence[str], projects: Projects | None = None, *, follow_links: bool = False,
+    on_warning: OnWarning | None = None,
+) -> Iterator[Candidate]:
+    """Files named directly and `*.py` under directories, each with its project; excluded ones are left out.
 
-    A file reached twice (named twice, or through a link) is read twice; `read_source` tells them apart.
+    `exclude` applies to named files too (as pre-commit names them). A file reached twice (named twice,
+    or through a link) is read twice; `read_source` tells them apart. Warnings go to `on_warning`,
+    by default to stderr.
     """
-    seen_directories: set[tuple[int, int]] = set()
+    projects = projects or Projects()
+    roots = [os.path.realpath(given) for given in paths if os.path.exists(given)]
+    state = _Walk(projects, roots, follow_links, on_warning or _print_warning)
+    reported: set[str] = set()
     for given in paths:
         try:
             status = os.stat(given)
@@ -117,13 +187,22 @@ def iter_candidates(paths: Sequence[str], exclude: Sequence[str] = ()) -> Iterat
         except OSError as error:
             yield Candidate(given, f"cannot use: {error.strerror or error}")
             continue
-        if stat.S_ISDIR(status.st_mode):
+        is_directory = stat.S_ISDIR(status.st_mode)
+        project = projects.for_directory(given) if is_directory else projects.for_file(given)
+        if isinstance(project, ConfigError):
+            if project.path not in reported:  # once per pyproject.toml, however many paths it governs
+                reported.add(project.path)
+                yield Candidate(display_path(project.path), project.reason)
+            continue
+        if project.excludes(given):
+            continue
+        if is_directory:
             identity = (status.st_dev, status.st_ino)
-            if identity not in seen_directories:
-                seen_directories.add(identity)
-                yield from _walk(given, exclude, seen_directories)
+            if identity not in state.seen:
+                state.seen.add(identity)
+                yield from state.walk(given, project)
         elif stat.S_ISREG(status.st_mode):
-            yield Candidate(display_path(given))
+            yield Candidate(display_path(given), project=project)
         else:
             yield Candidate(display_path(given), "not a regular file")
 

@@ -120,7 +120,10 @@ def decode(data: bytes) -> tuple[str, str]:
     codec = codecs.lookup(encoding).name
     if codec == "utf-8-sig":
         codec = "utf-8"
-    return data.decode(codec), codec
+    try:
+        return data.decode(codec), codec
+    except UnicodeDecodeError as error:  # named by the codec, not its implementation (cp1252's is "charmap")
+        raise UnicodeDecodeError(codec, error.object, error.start, error.end, error.reason) from None
 
 
 def _bracket_depth(text: str) -> int:
@@ -220,7 +223,9 @@ def rewrite_candidate(job: Job) -> FileResult:
         return FileResult(job.path, error=f"cannot read the encoding declaration: {error.msg}")
     except UnicodeDecodeError as error:
         line = job.data.count(b"\n", 0, error.start) + 1
-        return FileResult(job.path, error=f"cannot decode as {error.encoding} at line {line}: {error.reason}")
+        byte = job.data[error.start]
+        return FileResult(job.path, error=f"cannot decode as {error.encoding} at line {line} (byte 0x{byte:02x}): "
+                                          f"{error.reason}")
     except LookupError as error:
         return FileResult(job.path, error=f"cannot decode: {error}")
     if text.encode(codec, errors="replace") != job.data:  # codecs with two spellings of a character

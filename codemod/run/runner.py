@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from codemod.match.patterns import parse_targets
+from codemod.config import Projects
 from codemod.options import Options
 from codemod.results import FileResult
-from codemod.run.files import Source, iter_candidates, read_source
+from codemod.run.files import OnWarning, Source, iter_candidates, read_source
 from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
 from codemod.run.progress import Progress
 
@@ -233,20 +233,24 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
 
 def run_paths(
     paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
+    projects: Projects | None = None, on_warning: OnWarning | None = None,
     veto: Callable[[FileResult], str | None] | None = None,
 ) -> list[FileResult]:
-    """Every file under `paths` once, in order.
+    """Every file under `paths` once, in order, each with its own project's settings.
 
     `cache=False`: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
+    `projects`: where the settings of each file come from (the caller may want them afterwards).
     `veto`: asked about each change before anything is written (`fix --verify`); see `vetoed`.
     """
-    targets = parse_targets(options.targets)
+    projects = projects or Projects(options)
     reporter = Progress.for_terminal() if progress else Progress(None)
     slots: list[FileResult | Job] = []
     sources: dict[str, Source] = {}
+    outside: dict[str, str] = {}
     seen: set[tuple[int, int]] = set()
-    for candidate in iter_candidates(paths, options.exclude):
-        if candidate.problem is not None:
+    for candidate in iter_candidates(paths, projects, follow_links=options.follow_links,
+                                     on_warning=on_warning):
+        if candidate.problem is not None or candidate.project is None:
             slots.append(FileResult(candidate.path, error=candidate.problem))
             continue
         source = read_source(candidate.path)
@@ -255,12 +259,24 @@ def run_paths(
         elif source.identity not in seen:
             seen.add(source.identity)
             sources[candidate.path] = source
-            slots.append(Job(candidate.path, source.data, options.profile, targets))
+            if candidate.outside is not None:
+                outside[candidate.path] = candidate.outside
+            project = candidate.project
+            slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path)))
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
     done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter))
-    results = [next(done) if isinstance(slot, Job) else slot for slot in slots]
+    results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:
         results = [vetoed(result, veto) for result in results]
     return apply_changes(results, sources) if write else results
+
+
+def _refuse_outside(result: FileResult, outside: Mapping[str, str]) -> FileResult:
+    """A change to a file reached through a symbolic link out of the given paths becomes an error: never written."""
+    real = outside.get(result.path)
+    if real is None or not result.changed:
+        return result
+    reason = f"symbolic link to {real}, outside the given paths: not rewritten (name that file, or use --follow-links)"
+    return FileResult(result.path, error=reason, targets=result.targets)

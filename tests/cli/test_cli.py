@@ -50,9 +50,10 @@ def test_check_prints_a_diff_and_exits_1_without_writing(checkout: Path) -> None
     before = target.read_bytes()
     code, out, err = invoke("check", "wanvideowrapper")
     assert code == 1
-    assert out.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py\n+++ b/wanvideowrapper/multitalk/multitalk.py\n")
+    name = b"wanvideowrapper/multitalk/multitalk.py"
+    assert out.startswith(b"diff --git a/%s b/%s\n--- a/%s\n+++ b/%s\n" % (name, name, name, name))
     # The hunks are the reviewed expectation for the bundled file's case.
-    assert out.split(b"\n", 2)[2] == (CASES / "jan2026.seed.diff").read_bytes().split(b"\n", 2)[2]
+    assert out.split(b"\n@@", 1)[1] == (CASES / "jan2026.seed.diff").read_bytes().split(b"\n@@", 1)[1]
     assert f"would rewrite wanvideowrapper/multitalk/multitalk.py ({len(SEED_SITES)} .contiguous() inserted)" in err
     assert target.read_bytes() == before
 
@@ -85,7 +86,7 @@ def test_stdin_mode(checkout: Path) -> None:
     code, out, _ = invoke("fix", "-", input=source)
     assert (code, out) == (1, seed_output("crlf_bom"))
     code, out, _ = invoke("check", "-", input=source)
-    assert code == 1 and out.startswith(b"--- a/-\n+++ b/-\n")
+    assert code == 1 and out.startswith(b"diff --git a/- b/-\n--- a/-\n+++ b/-\n")
     expected = (CASES / "hand_fixed.in.py").read_bytes()
     assert invoke("fix", "-", input=expected)[:2] == (0, expected)
 
@@ -166,7 +167,7 @@ def test_installed_entry_point_and_module_agree(checkout: Path) -> None:
     for command in ([script], [sys.executable, "-m", "codemod"]):
         done = subprocess.run([*command, "check", "wanvideowrapper"], capture_output=True, check=False)
         assert done.returncode == 1
-        assert done.stdout.startswith(b"--- a/wanvideowrapper/multitalk/multitalk.py")
+        assert done.stdout.startswith(b"diff --git a/wanvideowrapper/multitalk/multitalk.py")
         assert b"would rewrite" in done.stderr and b"would rewrite" not in done.stdout
 
 
@@ -181,3 +182,16 @@ def test_boundary_profile_from_the_command_line(checkout: Path) -> None:
     code, out, _ = invoke("check", "--profile", "boundary", "wanvideowrapper")
     assert code == 1
     assert b"+            q.contiguous(), encoder_k.contiguous(), encoder_v.contiguous()" in out
+
+
+@pytest.mark.parametrize("declared, codec", [("cp1252", "cp1252"), ("windows-1252", "cp1252"), ("latin-1", None)])
+def test_a_decode_error_names_the_codec_the_line_and_the_byte(declared: str, codec: str | None, checkout: Path) -> None:
+    """Not "charmap" (the name of cp1252's implementation): the encoding as the user knows it."""
+    path = checkout / "declared.py"
+    path.write_bytes(f"# -*- coding: {declared} -*-\nclass SingleStreamAttention:\n    x = '\x81'\n".encode("latin-1"))
+    code, _, err = invoke("check", "wanvideowrapper/declared.py")
+    if codec is None:  # latin-1 decodes every byte
+        assert code == 0 and "error" not in err.replace("0 errors", "")
+    else:
+        assert code == 2
+        assert f"error: wanvideowrapper/declared.py: cannot decode as {codec} at line 3 (byte 0x81): " in err

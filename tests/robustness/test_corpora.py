@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from codemod.config import Projects
 from codemod.match.patterns import parse_targets
 from codemod.options import Options
 from codemod.results import FileResult
@@ -50,7 +51,7 @@ needs_torch = pytest.mark.skipif(TORCH is None, reason="torch is not installed")
 
 def _sources(root: Path, exclude: Sequence[str] = ()) -> list[tuple[str, bytes]]:
     found = []
-    for candidate in iter_candidates([str(root)], exclude):
+    for candidate in iter_candidates([str(root)], Projects(Options(exclude=tuple(exclude)))):
         source = read_source(candidate.path)
         if candidate.problem is None and not isinstance(source, str):
             found.append((candidate.path, source.data))
