@@ -22,11 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from codemod.rewrite import profile_names
 from tests.runtime.harness.checkouts import Checkouts
 from tests.runtime.harness.modes import BF16_SDPA, FP8, Mode, prepare
 from tests.runtime.harness.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward
 
-VARIANTS = ("original", "seed", "boundary")
+VARIANTS = ("original", *profile_names())
 PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from codemod.rewrite import profile_names
+
 OutputFormat = Literal["text", "json"]
-# Spelled out rather than discovered so that `--help`, config checks and the no-target fast path never
-# import libcst; a test keeps this equal to the discovered profiles.
-PROFILE_NAMES = ("seed", "boundary")
+# Listed without importing the profiles, so that `--help`, config checks and the no-target fast path never
+# import libcst.
+PROFILE_NAMES = profile_names()
 # Parsing takes about 20 s and 1 GiB per MiB of source (benchmarks/speed.py); a target file is some
 # 15 KiB. Larger files are reported and left alone rather than risking the machine's memory.
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024

@@ -1,4 +1,4 @@
-"""Calls that are kernel boundaries: the attention dispatcher and a class's linear layers."""
+"""Calls that are kernel boundaries: an attention entry point (from the shared table) and a class's linear layers."""
 
 from __future__ import annotations
 
@@ -8,18 +8,15 @@ from collections.abc import Iterable, Iterator
 import libcst as cst
 
 from codemod.match.chains import dotted_name
+from codemod.match.entry_points import EntryPoint, find_entry_point
 
-# `attention(...)`, `F.scaled_dot_product_attention(...)`, `xformers.ops.memory_efficient_attention(...)`,
-# `sageattn(...)`, `flash_attn_func(...)`; never a method of `self` such as `self.attn(...)`.
-ATTENTION_FUNCTION = re.compile(r"(attention|\w+_attention|sageattn\w*|flash_attn\w*)")
 LINEAR_CLASS = re.compile(r"\w*Linear")
 
 
-def is_attention_call(node: cst.Call) -> bool:
+def entry_point_of(node: cst.Call) -> EntryPoint | None:
+    """The attention entry point this call is, by its dotted name (`self.attn(...)` never is)."""
     name = dotted_name(node.func)
-    if name is None or name.split(".")[0] == "self":
-        return False
-    return ATTENTION_FUNCTION.fullmatch(name.rsplit(".", 1)[-1]) is not None
+    return None if name is None else find_entry_point(name)
 
 
 def _self_assignments(method: cst.FunctionDef) -> Iterator[tuple[str, cst.BaseExpression]]:

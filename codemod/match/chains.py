@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-CONTIGUOUS = "contiguous"
+from codemod.match.contiguous import CONTIGUOUS, is_contiguous_cst
 
 
 @dataclass(frozen=True)
@@ -44,22 +44,13 @@ def dotted_name(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _is_contiguous_call(node: cst.BaseExpression) -> bool:
-    return (
-        isinstance(node, cst.Call)
-        and not node.args
-        and isinstance(node.func, cst.Attribute)
-        and node.func.attr.value == CONTIGUOUS
-    )
-
-
 def decompose(node: cst.BaseExpression) -> Chain:
     """Split an expression into its root and method links, innermost link first."""
     reversed_links: list[tuple[str, cst.Call]] = []
     contiguous_counts: list[int] = []
     pending = 0
     while isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
-        if _is_contiguous_call(node):
+        if is_contiguous_cst(node):
             pending += 1
         else:
             reversed_links.append((node.func.attr.value, node))

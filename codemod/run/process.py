@@ -10,11 +10,12 @@ import sys
 import tokenize
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import NamedTuple
 
-from codemod.match.patterns import TargetPattern
+from codemod.match.contiguous import is_contiguous_ast
+from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern
 from codemod.results import FileResult
 
 BOM = "\ufeff"
@@ -192,6 +193,22 @@ def settle_without_parsing(job: Job) -> FileResult | None:
     return None
 
 
+def rewrite(
+    data: bytes,
+    profile: str,
+    targets: Iterable[str | TargetPattern] = DEFAULT_TARGETS,
+    *,
+    path: str = "-",
+) -> FileResult:
+    """The one way to rewrite a file's bytes: the CLI, `explain`, the runtime checks and the tests all come here.
+
+    `targets` are `Class.method` patterns, as text or parsed; `path` only labels the result.
+    Bad input becomes an error result; this never raises for it.
+    """
+    patterns = tuple(target if isinstance(target, TargetPattern) else TargetPattern.parse(target) for target in targets)
+    return rewrite_bytes(Job(path, data, profile, patterns))
+
+
 def rewrite_bytes(job: Job) -> FileResult:
     """The result for one file; bad input becomes an error result, and the file keeps its bytes."""
     settled = settle_without_parsing(job)
@@ -247,13 +264,8 @@ def rewrite_candidate(job: Job) -> FileResult:
 
 def _without_contiguous(node: object) -> object:
     """`x.contiguous()` -> `x`, repeatedly."""
-    while (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Attribute)
-        and node.func.attr == "contiguous"
-        and not node.args
-        and not node.keywords
-    ):
+    while isinstance(node, ast.Call) and is_contiguous_ast(node):
+        assert isinstance(node.func, ast.Attribute)
         node = node.func.value
     return node
 

@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+
+from codemod.run.process import rewrite
 from click.testing import CliRunner
 
 from codemod.cli import cli
@@ -14,7 +16,7 @@ from codemod.cli import cli
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
-FIXED = (CASES / "jan2026.seed.out.py").read_bytes()
+FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
 MINE = b"class Mine:\n    def forward(self, x):\n        x = x.reshape(B, N, C)\n        return x\n"
 SMALL = MINE.replace(b"Mine", b"SingleStreamMultiAttention")  # one seed site: quick to parse
 
@@ -204,7 +206,7 @@ def test_stdin_takes_the_config_of_the_working_directory(work: Path) -> None:
 
 
 def test_a_profile_from_the_config_and_strict(work: Path) -> None:
-    old = (CASES / "aug2025_rearrange.seed.out.py").read_bytes()
+    old = rewrite((CASES / "aug2025_rearrange.in.py").read_bytes(), "seed").new or b""
     checkout(work / "strict", "[tool.contiguify]\nstrict = true\n", {"multitalk/multitalk.py": old})
     checkout(work / "lenient", None, {"multitalk/multitalk.py": old})
     assert invoke("check", "strict")[0] == 1

@@ -11,6 +11,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from codemod.run.process import rewrite
 from click.testing import CliRunner
 
 from codemod.cli import cli
@@ -18,7 +20,7 @@ from codemod.cli import cli
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
-FIXED = (CASES / "jan2026.seed.out.py").read_bytes()
+FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

@@ -11,13 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from codemod.run.process import rewrite
 from click.testing import CliRunner
 
 from codemod.cli import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
-FIXED = (ROOT / "fixtures" / "cases" / "jan2026.seed.out.py").read_bytes()
+FIXED = rewrite((ROOT / "fixtures" / "cases" / "jan2026.in.py").read_bytes(), "seed").new
 
 # WanVideoWrapper's LongCat/layers.py has its own SingleStreamAttention: forward hands the work to a
 # helper, so none of the seed sites of MultiTalk's class is in forward.

@@ -19,6 +19,8 @@ from codemod.model.build import build, torch_dtype
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
+from codemod.rewrite import profile_names
+from codemod.run.process import rewrite
 from tests.fixture_cases import cases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +30,7 @@ SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, wid
 SMALL_OPTIONS = ["--dim", "64", "--heads", "4", "--enc-dim", "32", "--enc-tokens", "8",
                  "--frames", "3", "--height", "4", "--width", "4"]
 PATHS: tuple[ForwardPath, ...] = (SINGLE, TWO)
+PROFILES = list(profile_names())
 
 ImportCheckout = Callable[[bytes], types.ModuleType]
 
@@ -46,7 +49,7 @@ def run_of(explanation: Explanation, variant: str, path: str) -> Run:
 
 @pytest.fixture(scope="module")
 def real_shape() -> Explanation:
-    return explain_file(CHECKOUT_MULTITALK, ["seed", "boundary"], PATHS, REAL)
+    return explain_file(CHECKOUT_MULTITALK, PROFILES, PATHS, REAL)
 
 
 # (q, k, v) contiguous at attention(), bf16, at the real shape: the measured table of FACTS.md.
@@ -145,11 +148,11 @@ META_AGAINST_CPU = [(case.source, "bf16") for case in cases() if case.drop_in] +
     ("case", "dtype"), META_AGAINST_CPU, ids=lambda value: value if isinstance(value, str) else value.name[:-6]
 )
 def test_meta_device_layouts_equal_a_real_cpu_run(import_checkout: ImportCheckout, case: Path, dtype: str) -> None:
-    explanation = explain_file(case, ["seed", "boundary"], PATHS, SMALL, dtype)
-    # The expected outputs are the rewrites (tests/rewrite checks that), and cost nothing to read.
+    explanation = explain_file(case, PROFILES, PATHS, SMALL, dtype)
+    # The rewrites through the one entry point (tests/rewrite checks them against the reviewed diffs).
     sources = {"original": case.read_bytes()}
-    for profile in ("seed", "boundary"):
-        sources[profile] = case.with_name(case.name.replace(".in.py", f".{profile}.out.py")).read_bytes()
+    for profile in PROFILES:
+        sources[profile] = rewrite(sources["original"], profile).new or b""
     for variant, source in sources.items():
         on_cpu = _cpu_layouts(import_checkout(source), dtype)
         for path in PATHS:
@@ -167,7 +170,7 @@ def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
     assert verdicts[2].startswith("verdict boundary, single-speaker: all 6 kernel inputs contiguous")
     title, header, single, two = [line.strip() for line in result.stdout.splitlines()[-4:]]
     assert title == "attention inputs contiguous (q, k, v)"
-    assert header.split() == ["path", "original", "seed", "boundary"]
+    assert header.split() == ["path", "original", *PROFILES]
     assert re.split(r"\s{2,}", single) == ["single-speaker", "(yes, no, no)", "(yes, no, no)", "(yes, yes, yes)"]
     assert re.split(r"\s{2,}", two) == ["two-speaker", "(yes, yes, no)", "(no, no, no)", "(yes, yes, yes)"]
 
@@ -181,7 +184,7 @@ def test_json_report_follows_the_schema() -> None:
     assert document["shape"] == {"dim": 64, "heads": 4, "enc_dim": 32, "enc_tokens": 8, "frames": 3, "height": 4,
                                  "width": 4, "dtype": "bf16"}
     assert [(run["variant"], run["path"]) for run in document["runs"]] == [
-        (variant, path.name) for path in PATHS for variant in ("original", "seed", "boundary")
+        (variant, path.name) for path in PATHS for variant in ("original", *PROFILES)
     ]
     for run in document["runs"]:
         assert set(run) == {"variant", "path", "boundaries", "contiguous_calls"}

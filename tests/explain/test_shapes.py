@@ -18,11 +18,13 @@ pytest.importorskip("torch", reason="explain runs the forwards with torch")
 from codemod.explain.analysis import explain_file
 from codemod.explain.report import render_text
 from codemod.model.shape import SINGLE, TWO, Shape
+from codemod.rewrite import profile_names
 from tests.fixture_cases import FIXTURES, cases
 
 DROP_IN = FIXTURES / "wanvideowrapper" / "multitalk" / "multitalk.py"
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
-VARIANTS = ["original", "seed", "boundary"]
+PROFILES = list(profile_names())
+VARIANTS = ["original", *PROFILES]
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def homes() -> list[Home]:
 
 @pytest.mark.parametrize("home", homes(), ids=lambda home: home.case.name.removesuffix(".in.py"))
 def test_explain_runs_every_variant_on_every_path(home: Home) -> None:
-    explanation = explain_file(home.location, ["seed", "boundary"], [SINGLE, TWO], SMALL,
+    explanation = explain_file(home.location, PROFILES, [SINGLE, TWO], SMALL,
                                data=home.case.read_bytes(), in_checkout=home.in_checkout)
     paths = list(dict.fromkeys(run.path for run in explanation.runs))
     assert SINGLE.name in paths

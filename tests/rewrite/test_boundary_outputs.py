@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from codemod.match.entry_points import TENSOR_NAMES, find_entry_point
+from codemod.run.process import rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = sorted((ROOT / "fixtures" / "cases").glob("*.in.py"))
@@ -174,14 +175,11 @@ def problems(source: str, output: str) -> list[str]:
     return found
 
 
-def _output(source: Path) -> Path:
-    return source.with_name(source.name.replace(".in.py", ".boundary.out.py"))
-
-
 @pytest.mark.parametrize("source", CASES, ids=lambda path: path.name.removesuffix(".in.py"))
 def test_boundary_output_puts_contiguous_only_on_tensors_entering_kernels(source: Path) -> None:
-    text = source.read_text(encoding="utf-8")
-    output = _output(source).read_text(encoding="utf-8")
+    result = rewrite(source.read_bytes(), "boundary")
+    assert result.old is not None and result.new is not None, result.error
+    text, output = result.old.decode("utf-8"), result.new.decode("utf-8")
     assert problems(text, output) == []
 
 

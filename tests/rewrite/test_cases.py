@@ -1,64 +1,123 @@
-"""Fixture pairs `<case>.in.py` / `<case>.<profile>.out.py`, found by glob, with the case name as test id."""
+"""Fixture cases `<case>.in.py` and their expected rewrites, stored as `check` diffs `<case>.<profile>.diff`.
+
+Every case is tried with every discovered profile. The expected output is the stored diff applied to the
+input (by `apply_diff` below, not by the tool). To regenerate the diffs after an intended change:
+
+    CONTIGUIFY_UPDATE_EXPECTED=1 python -m pytest tests/rewrite
+
+then review them (`git diff fixtures/cases`) before committing.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
 
-from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern
-from codemod.rewrite.profiles import all_profiles
-from codemod.run.process import Job, rewrite_bytes
+from codemod.report.diff import file_diff
+from codemod.rewrite.profiles import all_profiles, get_profile
+from codemod.run.process import rewrite
 from tests.fixture_cases import CHECKOUTS, DROP_IN_CHECKOUT, Case, cases
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 CORPUS = ROOT / "fixtures" / "corpus"
 CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
-TARGETS = tuple(TargetPattern.parse(target) for target in DEFAULT_TARGETS)
+UPDATE = os.environ.get("CONTIGUIFY_UPDATE_EXPECTED") == "1"
 
 INPUTS = sorted(CASES.glob("*.in.py"))
-OUTPUTS = sorted(CASES.glob("*.out.py"))
 PROFILES = sorted(all_profiles())
-PAIRS = [(source, profile) for source in INPUTS for profile in PROFILES]
+PAIRS = [pytest.param(source, profile, id=f"{source.name.removesuffix('.in.py')}-{profile}")
+         for source in INPUTS for profile in PROFILES]
+HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+NO_NEWLINE = b"\\ No newline at end of file"
 
 
-def _case(path: Path) -> str:
-    return path.name.removesuffix(".in.py").removesuffix(".out.py")
+def expected_diff(source: Path, profile: str) -> Path:
+    return source.with_name(source.name.replace(".in.py", f".{profile}.diff"))
 
 
-def _expected(source: Path, profile: str) -> Path:
-    return source.with_name(source.name.replace(".in.py", f".{profile}.out.py"))
-
-
-def rewrite(data: bytes, profile: str) -> bytes:
-    result = rewrite_bytes(Job("case.py", data, profile, TARGETS))
+def tool_result(data: bytes, profile: str, label: str = "case.py") -> tuple[bytes, bytes]:
+    """(new bytes, the `check` diff) of the tool's rewrite."""
+    result = rewrite(data, profile, path=label)
     assert result.error is None, result.error
     assert result.new is not None
-    return result.new
+    return result.new, file_diff(result)
 
 
-def test_every_case_has_an_expected_output_per_profile() -> None:
-    assert INPUTS, "no fixture cases found"
-    assert sorted(_expected(source, profile) for source, profile in PAIRS) == OUTPUTS
+def _lines(data: bytes) -> list[bytes]:
+    """Lines with their endings, split as `check` splits them before diffing (the cases are UTF-8)."""
+    return [line.encode("utf-8") for line in data.decode("utf-8").splitlines(keepends=True)]
 
 
-@pytest.mark.parametrize(("source", "profile"), PAIRS, ids=lambda value: value if isinstance(value, str) else _case(value))
+def apply_diff(old: bytes, patch: bytes) -> bytes:
+    """`patch` (one file, unified format as `check` writes it) applied to `old`; fails on any mismatch."""
+    source = _lines(old)
+    patch_lines = patch.splitlines(keepends=True)
+    output: list[bytes] = []
+    position = 0
+    index = next((number for number, line in enumerate(patch_lines) if line.startswith(b"@@")), len(patch_lines))
+    while index < len(patch_lines):
+        header = HUNK.match(patch_lines[index])
+        assert header is not None, patch_lines[index]
+        start = int(header[1]) - (0 if header[2] == b"0" else 1)
+        output.extend(source[position:start])
+        position = start
+        index += 1
+        while index < len(patch_lines) and not patch_lines[index].startswith(b"@@"):
+            line = patch_lines[index]
+            text = line[1:]
+            following = patch_lines[index + 1] if index + 1 < len(patch_lines) else b""
+            if following.rstrip(b"\r\n") == NO_NEWLINE:
+                text = text.removesuffix(b"\n")
+                index += 1
+            if line.startswith((b" ", b"-")):
+                assert source[position] == text, (position, source[position], text)
+                position += 1
+            if line.startswith((b" ", b"+")):
+                output.append(text)
+            index += 1
+    output.extend(source[position:])
+    return b"".join(output)
+
+
+def _hunks(patch: bytes) -> bytes:
+    """A diff less its header lines, which name the file by where the run stands."""
+    return patch[patch.find(b"\n@@") + 1:] if patch else b""
+
+
+def expected_output(source: Path, profile: str) -> bytes:
+    return apply_diff(source.read_bytes(), expected_diff(source, profile).read_bytes())
+
+
+@pytest.mark.parametrize(("source", "profile"), PAIRS)
 def test_case_rewrites_to_expected_output(source: Path, profile: str) -> None:
-    assert rewrite(source.read_bytes(), profile) == _expected(source, profile).read_bytes()
+    new, patch = tool_result(source.read_bytes(), profile, source.name)
+    if UPDATE:
+        expected_diff(source, profile).write_bytes(patch)
+    assert _hunks(patch) == _hunks(expected_diff(source, profile).read_bytes())
+    assert new == expected_output(source, profile)
 
 
-@pytest.mark.parametrize(("source", "profile"), PAIRS, ids=lambda value: value if isinstance(value, str) else _case(value))
+@pytest.mark.parametrize(("source", "profile"), PAIRS)
 def test_rewrite_of_expected_output_is_a_no_op(source: Path, profile: str) -> None:
-    data = _expected(source, profile).read_bytes()
-    assert rewrite(data, profile) == data
+    data = expected_output(source, profile)
+    assert tool_result(data, profile) == (data, b"")
+
+
+@pytest.mark.parametrize(("source", "profile"), PAIRS)
+def test_outputs_differ_from_inputs_by_insertions_only(source: Path, profile: str) -> None:
+    expected = expected_output(source, profile)
+    assert expected.replace(b".contiguous()", b"") == source.read_bytes().replace(b".contiguous()", b"")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("source", sorted(CORPUS.glob("*.py")), ids=lambda path: path.stem)
 def test_ordinary_python_round_trips_unchanged(source: Path, profile: str) -> None:
     data = source.read_bytes()
-    assert rewrite(data, profile) == data
+    assert tool_result(data, profile) == (data, b"")
 
 
 def test_bundled_checkout_carries_the_jan2026_case() -> None:
@@ -67,16 +126,10 @@ def test_bundled_checkout_carries_the_jan2026_case() -> None:
 
 def test_jan2026_rewrite_equals_the_spec_applied_by_hand() -> None:
     """`hand_fixed` was written from the spec, not by the tool; it differs only by one doubled call."""
-    rewritten = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").decode()
-    by_hand = (CASES / "hand_fixed.in.py").read_text(encoding="utf-8")
-    assert rewritten == by_hand.replace(".contiguous().contiguous()", ".contiguous()")
-    assert rewritten.count(".contiguous()") == 15
-
-
-@pytest.mark.parametrize(("source", "profile"), PAIRS, ids=lambda value: value if isinstance(value, str) else _case(value))
-def test_outputs_differ_from_inputs_by_insertions_only(source: Path, profile: str) -> None:
-    expected = _expected(source, profile).read_bytes()
-    assert expected.replace(b".contiguous()", b"") == source.read_bytes().replace(b".contiguous()", b"")
+    rewritten, _ = tool_result((CASES / "jan2026.in.py").read_bytes(), "seed")
+    by_hand = (CASES / "hand_fixed.in.py").read_bytes()
+    assert rewritten == by_hand.replace(b".contiguous().contiguous()", b".contiguous()")
+    assert rewritten.count(b".contiguous()") == len(get_profile("seed").sites())
 
 
 BUNDLED = [case for case in cases() if case.bundled]
@@ -91,3 +144,28 @@ def test_checkout_carries_its_bundled_case(case: Case) -> None:
 def test_every_other_checkout_bundles_one_case() -> None:
     """jan2026 is the WanVideoWrapper checkout's own file; each other checkout holds one listed case."""
     assert sorted(str(case.checkout) for case in BUNDLED) == sorted(set(CHECKOUTS) - {DROP_IN_CHECKOUT})
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b"a\nb\nc", b"a\nB\nc"),
+        (b"a\r\nb\r\n", b"a\r\nb.contiguous()\r\n"),
+        (b"\xef\xbb\xbfa\nb", b"\xef\xbb\xbfa.contiguous()\nb"),
+        (b"".join(b"%d\n" % n for n in range(40)), b"".join(b"%d.x\n" % n if n in (3, 30) else b"%d\n" % n for n in range(40))),
+    ],
+    ids=["no-final-newline", "crlf", "bom", "two-hunks"],
+)
+def test_apply_diff_inverts_the_check_diff(old: bytes, new: bytes) -> None:
+    """The applier the expectations rely on, against `check`'s own diffs."""
+    from codemod.results import FileResult
+
+    assert apply_diff(old, file_diff(FileResult("f.py", old=old, new=new))) == new
+
+
+# Last, so that a regenerating run has written the diffs it checks for.
+def test_every_case_has_an_expected_diff_per_profile() -> None:
+    assert INPUTS, "no fixture cases found"
+    stored = sorted(CASES.glob("*.diff"))
+    assert stored == sorted(expected_diff(source, profile) for source in INPUTS for profile in PROFILES)
+    assert not list(CASES.glob("*.out.py")), "expected outputs are stored as diffs"

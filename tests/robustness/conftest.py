@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from codemod.cli import main
+from codemod.run.process import rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
+# The seed rewrite of the current upstream layout (tests/rewrite checks it against the reviewed diff).
+JAN2026_SEED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new or b""
 
 
 @pytest.fixture(autouse=True)

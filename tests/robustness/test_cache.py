@@ -19,7 +19,7 @@ from codemod.results import FileResult
 from codemod.run.cache import PACKAGE_DIRECTORY, ResultCache, _checksum, code_fingerprint
 from codemod.run.process import Job, rewrite_bytes
 
-from .conftest import CASES, Outcome
+from .conftest import CASES, JAN2026_SEED, Outcome
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)
@@ -32,7 +32,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "tree"
     root.mkdir()
     shutil.copyfile(CASES / "jan2026.in.py", root / "a_todo.py")
-    shutil.copyfile(CASES / "jan2026.seed.out.py", root / "b_done.py")
+    (root / "b_done.py").write_bytes(JAN2026_SEED)
     (root / "c_broken.py").write_text("class SingleStreamAttention(:\n    def forward(self):\n        pass\n")
     (root / "d_plain.py").write_text("import torch\n")
     return root
@@ -70,14 +70,14 @@ def test_cached_results_follow_content_profile_and_targets(tree: Path, cli: Cli,
     for arguments in (("check", "tree"), ("check", "--profile", "boundary", "tree"),
                       ("check", "--target", "SingleStreamAttention.forward", "tree")):
         assert cli(*arguments) == _fresh(cli, monkeypatch, *arguments)
-    (tree / "a_todo.py").write_bytes((CASES / "jan2026.seed.out.py").read_bytes())
+    (tree / "a_todo.py").write_bytes(JAN2026_SEED)
     assert cli("check", "tree") == _fresh(cli, monkeypatch, "check", "tree")
 
 
 def test_fix_after_check_writes_the_cached_rewrite(tree: Path, cli: Cli) -> None:
     cli("check", "tree")
     assert cli("fix", "tree").code == 2  # the broken file
-    assert (tree / "a_todo.py").read_bytes() == (CASES / "jan2026.seed.out.py").read_bytes()
+    assert (tree / "a_todo.py").read_bytes() == JAN2026_SEED
 
 
 DAMAGE: dict[str, Callable[[bytes], bytes]] = {
@@ -126,8 +126,9 @@ def test_damaged_entries_are_misses_and_get_rewritten(damage: str, tree: Path, o
 
 def test_lookup_and_store_round_trip_every_kind_of_result(tmp_path: Path) -> None:
     cache = ResultCache(str(tmp_path / "cache"))
-    for name in ("jan2026.in.py", "jan2026.seed.out.py", "partially_fixed.in.py", "crlf_bom.in.py"):
-        job = Job(name, (CASES / name).read_bytes(), "seed", TARGETS)
+    sources = {name: (CASES / name).read_bytes() for name in ("jan2026.in.py", "partially_fixed.in.py", "crlf_bom.in.py")}
+    for name, data in {**sources, "jan2026_seed.py": JAN2026_SEED}.items():
+        job = Job(name, data, "seed", TARGETS)
         assert cache.lookup(job) is None
         result = rewrite_bytes(job)
         cache.store(job, result)

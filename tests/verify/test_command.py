@@ -14,6 +14,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
 from codemod.cli import main
+from codemod.rewrite import profile_names
+from codemod.run.process import rewrite
 from codemod.verify.command import RUNS_CODE_NOTE
 from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
 
@@ -50,7 +52,7 @@ def test_verify_reports_every_profile_target_and_path_in_json(invoke: Invoke, ch
     assert code == 0, err
     files = json.loads(out)["files"]
     assert [(file["path"], file["profile"]) for file in files] == [
-        (str(checkout / "multitalk" / "multitalk.py"), profile) for profile in ("seed", "boundary")]
+        (str(checkout / "multitalk" / "multitalk.py"), profile) for profile in profile_names()]
     for file in files:
         assert set(file) == {"path", "profile", "stubbed", "error", "targets"} and file["stubbed"] == []
         assert [(t["class"], t["method"], [r["path"] for r in t["runs"]]) for t in file["targets"]] == [
@@ -98,7 +100,7 @@ def test_help_says_verify_runs_the_code() -> None:
 def test_fix_verify_writes_a_rewrite_that_verifies(invoke: Invoke, checkout: Path) -> None:
     code, _, err = invoke("fix", "--verify", str(checkout))
     assert code == 1, err
-    assert (checkout / "multitalk" / "multitalk.py").read_bytes() == (CASES / "jan2026.seed.out.py").read_bytes()
+    assert (checkout / "multitalk" / "multitalk.py").read_bytes() == rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
     assert RUNS_CODE_NOTE in err.splitlines()
 
 

@@ -1,23 +1,23 @@
-"""The profiles, one module each, found by discovery: a module here that defines `PROFILE` is one."""
+"""The profiles, one module each, found by discovery: module `<name>.py` here defines `PROFILE`, named `<name>`."""
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from functools import cache
 
+from codemod.rewrite import profile_names
 from codemod.rewrite.engine import Profile
 
 
 @cache
 def all_profiles() -> dict[str, Profile]:
     found: dict[str, Profile] = {}
-    for module_info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{module_info.name}")
-        profile = getattr(module, "PROFILE", None)
-        if isinstance(profile, Profile):
-            found[profile.name] = profile
-    return dict(sorted(found.items(), key=lambda item: (item[0] != "seed", item[0])))
+    for name in profile_names():
+        profile = getattr(importlib.import_module(f"{__name__}.{name}"), "PROFILE", None)
+        if not isinstance(profile, Profile) or profile.name != name:
+            raise TypeError(f"{__name__}.{name} must define PROFILE, a Profile named {name!r}")
+        found[name] = profile
+    return found
 
 
 def get_profile(name: str) -> Profile:
