@@ -63,3 +63,12 @@ class Snapshot:
 def all_files(root: Path) -> set[str]:
     return {os.path.relpath(os.path.join(folder, name), root)
             for folder, _, names in os.walk(root) for name in names}
+
+
+def seed_rewrite(data: bytes) -> bytes:
+    """What the seed profile makes of `data`, through the one rewrite entry point."""
+    from codemod.run.process import rewrite
+
+    result = rewrite(data, "seed")
+    assert result.new is not None and result.error is None, result.error
+    return result.new

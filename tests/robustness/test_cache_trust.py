@@ -16,12 +16,13 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run.cache import ResultCache, _checksum, insertions, rebuild
 from codemod.run.process import Job, rewrite_bytes
 
-from .conftest import CASES, Outcome
+from .conftest import CASES, Outcome, seed_rewrite
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)
+
 OLD = (CASES / "jan2026.in.py").read_bytes()
-NEW = (CASES / "jan2026.seed.out.py").read_bytes()
+NEW = seed_rewrite(OLD)
 PAYLOAD = "import os; os.system('touch /tmp/owned')\n"
 
 

@@ -15,11 +15,12 @@ from codemod.results import FileResult
 from codemod.run import runner
 from codemod.run.process import Job
 
-from .conftest import CASES, Outcome, Snapshot
+from .conftest import CASES, Outcome, Snapshot, seed_rewrite
 
 Cli = Callable[..., Outcome]
+
 OLD = (CASES / "jan2026.in.py").read_bytes()
-NEW = (CASES / "jan2026.seed.out.py").read_bytes()
+NEW = seed_rewrite(OLD)
 LIMIT = 100_000
 
 

@@ -19,10 +19,12 @@ from codemod.run.files import Source, read_source
 from codemod.run.runner import apply_changes
 from codemod.run.write import TEMP_SUFFIX
 
-from .conftest import CASES, all_files
+
+from .conftest import CASES, all_files, seed_rewrite
+
 
 OLD = (CASES / "jan2026.in.py").read_bytes()
-NEW = (CASES / "jan2026.seed.out.py").read_bytes()
+NEW = seed_rewrite(OLD)
 CHANGED = "file changed while contiguify ran; left untouched"
 
 
