@@ -337,7 +337,7 @@ def entry_point_targets(module: types.ModuleType, table: Sequence[EntryPoint] = 
 
 
 @contextmanager
-def _replaced(owner: object, name: str, value: object) -> Iterator[None]:
+def replaced(owner: object, name: str, value: object) -> Iterator[None]:
     """`owner.name = value` for the block; an attribute the owner only inherited is deleted again afterwards."""
     own = name in getattr(owner, "__dict__", {})
     original = getattr(owner, name)
@@ -417,7 +417,7 @@ def recording(
         for target in entry_point_targets(module, entry_points):
             original = getattr(target.owner, target.attribute)
             wrapper = _recording_entry_point(original, target, frames, depth, result.boundaries)
-            stack.enter_context(_replaced(target.owner, target.attribute, wrapper))
+            stack.enter_context(replaced(target.owner, target.attribute, wrapper))
         for name, child in model.named_modules():
             if isinstance(child, torch.nn.Linear):
                 hook = _linear_hook(name, frames, result.boundaries)

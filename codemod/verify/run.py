@@ -24,7 +24,7 @@ import torch
 from codemod.model.build import BuildError, build, torch_dtype
 from codemod.model.load import LoadError, load
 from codemod.model.paths import forward_inputs, paths, run_forward
-from codemod.model.record import entry_point_targets
+from codemod.model.record import entry_point_targets, replaced
 from codemod.model.shape import SMALL, Shape
 from codemod.model.variants import ORIGINAL, Variant
 from codemod.results import FileResult
@@ -110,20 +110,6 @@ def _synchronising(call: Callable[..., Any], what: str, module_file: str | None,
     return synchronised
 
 
-@contextmanager
-def _replaced(owner: object, attribute: str, value: object) -> Iterator[None]:
-    """`owner.attribute = value` for the block; an attribute the owner only inherited is deleted again after."""
-    own = attribute in getattr(owner, "__dict__", {})
-    original = getattr(owner, attribute)
-    setattr(owner, attribute, value)
-    try:
-        yield
-    finally:
-        if own:
-            setattr(owner, attribute, original)
-        else:
-            delattr(owner, attribute)
-
 
 def _no_compile(model: Any = None, **options: Any) -> Any:
     """`torch.compile` as verify loads modules: the function itself, also when used as `@torch.compile(...)`."""
@@ -142,7 +128,7 @@ def eager_decorators() -> Iterator[None]:
     Forwards run eagerly either way; the real decorators import torch's compiler stack (TorchDynamo,
     several seconds on 2 cores) only to wrap functions that verify then runs without compiling.
     """
-    with _replaced(torch, "compile", _no_compile), _replaced(torch.compiler, "disable", _no_disable):
+    with replaced(torch, "compile", _no_compile), replaced(torch.compiler, "disable", _no_disable):
         yield
 
 
@@ -156,7 +142,7 @@ def synchronised_kernels(module: types.ModuleType, model: torch.nn.Module, devic
         for target in entry_point_targets(module):
             original = getattr(target.owner, target.attribute)
             wrapper = _synchronising(original, f"the {target.dotted}() call", module.__file__, device)
-            stack.enter_context(_replaced(target.owner, target.attribute, wrapper))
+            stack.enter_context(replaced(target.owner, target.attribute, wrapper))
         for name, layer in model.named_modules():
             if isinstance(layer, torch.nn.Linear):
                 def after_linear(layer: torch.nn.Module, args: Any, output: Any, name: str = name) -> None:
