@@ -1,7 +1,7 @@
 """The variants of a file that runs compare: the file as it is and each profile's rewrite of it.
 
 Each variant carries the site of every `.contiguous()` call it holds, so a recording can name the
-calls it sees. Rewrites go through `rewrite_bytes`, the path `contiguify fix` takes. Free of torch.
+calls it sees. Rewrites go through `rewrite`, the one entry point `contiguify fix` takes too. Free of torch.
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.match.patterns import DEFAULT_TARGETS
 from codemod.model.sites import SourcePosition, site_positions
 from codemod.results import FileResult, SiteStatus, TargetResult
 from codemod.rewrite.profiles import get_profile
-from codemod.run.process import BOM, Job, decode, rewrite_bytes
+from codemod.run import process
+from codemod.run.process import BOM, decode
 
 ORIGINAL = "original"
 
@@ -50,7 +51,7 @@ def text_of(data: bytes) -> str:
 
 def rewrite(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAULT_TARGETS) -> FileResult:
     """`data` rewritten by `profile`; an error, or a file without target classes, is a `VariantError`."""
-    result = rewrite_bytes(Job(path, data, profile, parse_targets(targets)))
+    result = process.rewrite(data, profile, targets, path=path)
     if result.error is not None:
         raise VariantError(f"{path}: {result.error}")
     if not result.targets or result.new is None:
