@@ -99,12 +99,13 @@ def _run(
     if verify:
         from codemod.verify.command import veto_unverified
 
-        vetoes: dict[str, Veto] = {}
+        unverified = veto_unverified()
 
         def veto(result: FileResult) -> str | None:
             project = projects.for_file(result.path)
-            profile = project.profile if isinstance(project, Project) else "seed"
-            return vetoes.setdefault(profile, veto_unverified(profile))(result)
+            if not isinstance(project, Project):
+                return f"not written: {project}"
+            return unverified(result, project.profile, project.entry_points)
     if "-" in paths:
         if len(paths) > 1:
             raise click.UsageError("'-' (standard input) cannot be combined with other paths")
@@ -112,7 +113,7 @@ def _run(
         if isinstance(project, ConfigError):
             raise click.UsageError(str(project))
         data = sys.stdin.buffer.read()
-        job = Job("-", data, project.profile, project.targets_for("-"))
+        job = Job("-", data, project.profile, project.targets_for("-"), project.entry_points)
         results = rewrite_jobs([job], 1, max_file_size=project.max_file_size)
         return ([vetoed(result, veto) for result in results] if veto is not None else results), data, projects
     results = run_paths(paths or (".",), options, write=write, cache=options.cache, projects=projects,

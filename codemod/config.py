@@ -13,12 +13,15 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint, entry_point_from_config, with_builtins
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
 from codemod.options import DEFAULT_MAX_FILE_SIZE, PROFILE_NAMES, Options
 
 PYPROJECT = "pyproject.toml"
 STDIN = "-"
-KNOWN_KEYS: dict[str, type] = {"targets": list, "profile": str, "strict": bool, "exclude": list, "max-file-size": int}
+KNOWN_KEYS: dict[str, type] = {
+    "targets": list, "profile": str, "strict": bool, "exclude": list, "max-file-size": int, "entry-points": list,
+}
 
 
 class ConfigError(ValueError):
@@ -43,6 +46,8 @@ class Project:
     strict: bool
     exclude: tuple[str, ...]
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
+    # The project's `entry-points` ahead of the built-in table (see codemod.match.entry_points).
+    entry_points: tuple[EntryPoint, ...] = ENTRY_POINTS
 
     def relative(self, path: str) -> str:
         """`path` relative to the root, with `/` separators."""
@@ -79,7 +84,9 @@ def _check_value(path: str, key: str, value: object) -> None:
     expected = KNOWN_KEYS.get(key)
     if expected is None:
         raise ConfigError(path, f"unknown key {name} (known: {', '.join(KNOWN_KEYS)})")
-    if expected is list:
+    if key == "entry-points":
+        _entry_points(path, value)
+    elif expected is list:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ConfigError(path, f"{name} must be an array of strings, not {_kind(value)}")
     elif not isinstance(value, expected):
@@ -94,6 +101,20 @@ def _check_value(path: str, key: str, value: object) -> None:
             parse_targets(value)
         except TargetSyntaxError as error:
             raise ConfigError(path, f"{name}: {error}") from error
+
+
+def _entry_points(path: str, value: object) -> tuple[EntryPoint, ...]:
+    """The checked `[[tool.contiguify.entry-points]]` tables, as entry points."""
+    name = "tool.contiguify.entry-points"
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ConfigError(path, f"{name} must be an array of tables ([[{name}]]), not {_kind(value)}")
+    found = []
+    for index, item in enumerate(value):
+        try:
+            found.append(entry_point_from_config(item))
+        except ValueError as error:
+            raise ConfigError(path, f"{name}[{index}]: {error}") from error
+    return tuple(found)
 
 
 def read_table(path: str) -> dict[str, Any]:
@@ -147,6 +168,7 @@ class Projects:
             strict=options.strict if options.strict is not None else table.get("strict", False),
             exclude=(*table.get("exclude", ()), *options.exclude),
             max_file_size=options.max_file_size or table.get("max-file-size", DEFAULT_MAX_FILE_SIZE),
+            entry_points=with_builtins(_entry_points(pyproject or "", table.get("entry-points", []))),
         )
         self.made.append(project)
         return project

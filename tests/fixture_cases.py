@@ -13,11 +13,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from codemod.config import ConfigError, Projects
+from codemod.match.entry_points import EntryPoint
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "fixtures"
 CASES = FIXTURES / "cases"
 MANIFEST = "cases.toml"
-CHECKOUTS = ("wanvideowrapper", "comfyui", "meigen", "wan2gp")
+CHECKOUTS = ("wanvideowrapper", "comfyui", "meigen", "wan2gp", "vendor")
 DROP_IN_CHECKOUT = "wanvideowrapper"
 DROP_IN_PATH = PurePosixPath("multitalk/multitalk.py")
 _KEYS = {"checkout": str, "path": str, "bundled": bool, "shape": str}
@@ -42,6 +45,20 @@ class Case:
     @property
     def checkout_root(self) -> Path | None:
         return None if self.checkout is None else FIXTURES / self.checkout
+
+    @property
+    def location(self) -> Path:
+        """Where the case runs: its path in its checkout, or its own source when bare."""
+        root = self.checkout_root
+        return self.source if root is None else root / self.path
+
+    @property
+    def entry_points(self) -> tuple[EntryPoint, ...]:
+        """The attention calls the tool knows in the case's checkout: its pyproject.toml's, then the built-ins."""
+        project = Projects().for_file(str(self.location))
+        if isinstance(project, ConfigError):
+            raise ManifestError(str(project))
+        return project.entry_points
 
     def place(self, workdir: Path) -> Path:
         """The case as a file in a copy of its checkout under `workdir` (alone there when bare); its path.

@@ -90,7 +90,7 @@ def explain_file(
     except OSError as error:
         raise ExplainError(f"cannot read {path}: {error.strerror or error}") from error
     try:
-        variants = make_variants(str(path), data, profiles)
+        variants = make_variants(str(path), data, profiles, entry_points=entry_points)
     except VariantError as error:
         raise ExplainError(str(error)) from error
     runs: list[Run] = []

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
+from codemod.model.startup import heavy_import
 
 EXIT_ERROR = 2
 DEFAULT_SIZES = REAL
@@ -74,7 +75,8 @@ def explain(
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=NUMPY_WARNING)
-            from codemod.explain.analysis import ExplainError, explain_file
+            with heavy_import():
+                from codemod.explain.analysis import ExplainError, explain_file
     except ModuleNotFoundError as error:
         if error.name != "torch":
             raise
@@ -82,6 +84,11 @@ def explain(
     from codemod.explain.report import render_json, render_text
     from codemod.rewrite.profiles import all_profiles
 
+    from codemod.config import ConfigError, Projects
+
+    project = Projects().for_file(str(path))
+    if isinstance(project, ConfigError):
+        raise ExplainFailed(str(project))
     known = list(all_profiles())
     unknown = [name for name in profiles if name not in known]
     if unknown:
@@ -94,7 +101,7 @@ def explain(
     try:
         explanation = explain_file(
             path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], shape, dtype,
-            in_checkout=not bare,
+            in_checkout=not bare, entry_points=project.entry_points,
         )
     except ExplainError as error:
         raise ExplainFailed(str(error)) from error

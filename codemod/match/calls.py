@@ -8,15 +8,15 @@ from collections.abc import Iterable, Iterator
 import libcst as cst
 
 from codemod.match.chains import dotted_name
-from codemod.match.entry_points import EntryPoint, find_entry_point
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint, find_entry_point
 
 LINEAR_CLASS = re.compile(r"\w*Linear")
 
 
-def entry_point_of(node: cst.Call) -> EntryPoint | None:
-    """The attention entry point this call is, by its dotted name (`self.attn(...)` never is)."""
+def entry_point_of(node: cst.Call, table: Iterable[EntryPoint] = ENTRY_POINTS) -> EntryPoint | None:
+    """The attention entry point of `table` this call is, by its dotted name (`self.attn(...)` never is)."""
     name = dotted_name(node.func)
-    return None if name is None else find_entry_point(name)
+    return None if name is None else find_entry_point(name, table)
 
 
 def _self_assignments(method: cst.FunctionDef) -> Iterator[tuple[str, cst.BaseExpression]]:

@@ -10,6 +10,7 @@ package or module in an ancestor directory of the importing file (ComfyUI's `com
 inside `try: ... except ImportError:` (or a broader handler): that one sees the real ImportError and
 the module's own fallback runs. Nothing is written next to the file: no bytecode, no copies.
 
+While a variant imports, `torch.compile` and `torch.compiler.disable` are no-ops (see `eager_decorators`).
 Loaded on its own (bytes, or `in_checkout=False`), the packages are empty and every relative import is a stub.
 Everything imported for the load is forgotten again when the `Loaded` is closed.
 """
@@ -28,8 +29,10 @@ import shutil
 import sys
 import tempfile
 import types
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
@@ -297,6 +300,45 @@ def _import_variant(
     return module
 
 
+@contextmanager
+def replaced(owner: object, name: str, value: object) -> Iterator[None]:
+    """`owner.name = value` for the block; an attribute the owner only inherited is deleted again afterwards."""
+    own = name in getattr(owner, "__dict__", {})
+    original = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        if own:
+            setattr(owner, name, original)
+        else:
+            delattr(owner, name)
+
+
+def _no_compile(model: Any = None, **options: Any) -> Any:
+    """`torch.compile` while modules load: the function itself, also when used as `@torch.compile(...)`."""
+    return model if model is not None else (lambda function: function)
+
+
+def _no_disable(fn: Any = None, recursive: bool = True, **options: Any) -> Any:
+    """`torch.compiler.disable` while modules load: the function itself, also as `@torch.compiler.disable()`."""
+    return fn if fn is not None else (lambda function: function)
+
+
+@contextmanager
+def eager_decorators() -> Iterator[None]:
+    """`torch.compile` and `torch.compiler.disable` hand functions back unchanged while modules are imported.
+
+    explain and verify run forwards eagerly: explain records every tensor operation, verify compares
+    the code as written. The real decorators would import torch's compiler stack (TorchDynamo, about
+    2 s on 2 cores) only to wrap functions that are then not to be compiled.
+    """
+    import torch
+
+    with replaced(torch, "compile", _no_compile), replaced(torch.compiler, "disable", _no_disable):
+        yield
+
+
 def load(
     source: Path | bytes,
     variants: Sequence[Variant] | None = None,
@@ -325,7 +367,8 @@ def load(
     importlib.invalidate_caches()
     for variant in chosen:
         try:
-            module = _import_variant(finder, loaded._workdir, variant, resolved, directories, in_checkout)
+            with eager_decorators():
+                module = _import_variant(finder, loaded._workdir, variant, resolved, directories, in_checkout)
         except Exception as error:
             stubs = loaded.stubbed
             loaded.close()

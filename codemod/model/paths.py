@@ -52,19 +52,28 @@ class Inputs:
 def forward_inputs(
     shape: Shape, path: ForwardPath, dtype: torch.dtype, device: torch.device | str, seed: int = 0
 ) -> Inputs:
-    """Random inputs for `path`: latents and audio features ~ N(0, 1), attention-map scores ~ U(0, 1)."""
+    """Random inputs for `path`: latents and audio features ~ N(0, 1), attention-map scores ~ U(0, 1).
+
+    On the meta device there are no values: `empty` gives the shapes without `randn`'s meta kernel,
+    which imports TorchDynamo (about 2 s on 2 cores).
+    """
     device = torch.device(device)
     generator = None if device.type == "meta" else torch.Generator(device).manual_seed(seed)
+
+    def random(*size: int, normal: bool = True) -> torch.Tensor:
+        if generator is None:
+            return torch.empty(*size, dtype=dtype, device=device)
+        draw = torch.randn if normal else torch.rand
+        return draw(*size, generator=generator, dtype=dtype, device=device)
+
     audio_frames = shape.frames - 1 if path.extra else shape.frames
     audio_rows = audio_frames if path.shared_audio else path.batch * audio_frames
     tokens = shape.frames * shape.tokens_per_frame
-    x = torch.randn(path.batch, tokens, shape.dim, generator=generator, dtype=dtype, device=device)
-    context = torch.randn(audio_rows, shape.enc_tokens, shape.enc_dim, generator=generator, dtype=dtype, device=device)
+    x = random(path.batch, tokens, shape.dim)
+    context = random(audio_rows, shape.enc_tokens, shape.enc_dim)
     ref_map = None
     if path.speakers > 1 and path.attn_map:
-        ref_map = torch.rand(
-            path.speakers, audio_frames * shape.tokens_per_frame, generator=generator, dtype=dtype, device=device
-        )
+        ref_map = random(path.speakers, audio_frames * shape.tokens_per_frame, normal=False)
     return Inputs(x, context, (shape.frames, shape.height, shape.width), ref_map, path.speakers)
 
 

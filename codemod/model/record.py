@@ -26,6 +26,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, find_entry_point
+from codemod.model.load import replaced
 from codemod.model.sites import SourcePosition
 from codemod.model.stubs import entry_tensors
 
@@ -334,21 +335,6 @@ def entry_point_targets(module: types.ModuleType, table: Sequence[EntryPoint] = 
                 seen.add((id(owner), attribute))
                 targets.append(_Target(owner, attribute, dotted, entry))
     return targets
-
-
-@contextmanager
-def replaced(owner: object, name: str, value: object) -> Iterator[None]:
-    """`owner.name = value` for the block; an attribute the owner only inherited is deleted again afterwards."""
-    own = name in getattr(owner, "__dict__", {})
-    original = getattr(owner, name)
-    setattr(owner, name, value)
-    try:
-        yield
-    finally:
-        if own:
-            setattr(owner, name, original)
-        else:
-            delattr(owner, name)
 
 
 class _Depth:

@@ -10,10 +10,10 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import DEFAULT_TARGETS
 from codemod.model.sites import SourcePosition, site_positions
 from codemod.results import FileResult, SiteStatus, TargetResult
-from codemod.rewrite.profiles import get_profile
 from codemod.run import process
 from codemod.run.process import BOM, decode
 
@@ -49,9 +49,10 @@ def text_of(data: bytes) -> str:
     return decode(data)[0].removeprefix(BOM)
 
 
-def rewrite(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAULT_TARGETS) -> FileResult:
+def rewrite(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAULT_TARGETS,
+            entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> FileResult:
     """`data` rewritten by `profile`; an error, or a file without target classes, is a `VariantError`."""
-    result = process.rewrite(data, profile, targets, path=path)
+    result = process.rewrite(data, profile, targets, path=path, entry_points=entry_points)
     if result.error is not None:
         raise VariantError(f"{path}: {result.error}")
     if not result.targets or result.new is None:
@@ -62,20 +63,23 @@ def rewrite(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAU
 def _positions(
     original: str, rewritten: str, profile: str, targets: Sequence[TargetResult], present_only: bool
 ) -> dict[SourcePosition, str]:
+    from codemod.rewrite.profiles import get_profile  # libcst: only where the site order is needed
+
     order = {site.id: rank for rank, site in enumerate(get_profile(profile).sites())}
     statuses: tuple[SiteStatus, ...] = ("present",) if present_only else ("inserted", "present")
     return site_positions(original, rewritten, targets, order, statuses=statuses)
 
 
 def make_variants(
-    path: str, data: bytes, profiles: Sequence[str], targets: Sequence[str] = DEFAULT_TARGETS
+    path: str, data: bytes, profiles: Sequence[str], targets: Sequence[str] = DEFAULT_TARGETS,
+    entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
 ) -> Variants:
     """The original (its `.contiguous()` calls named by the first profile that has them) and each rewrite.
 
     `path` is only for messages. With no profile the original is still checked for target classes.
     """
     original = text_of(data)
-    results = {profile: rewrite(path, data, profile, targets) for profile in profiles or ["seed"]}
+    results = {profile: rewrite(path, data, profile, targets, entry_points) for profile in profiles or ["seed"]}
     original_sites: dict[SourcePosition, str] = {}
     rewritten: list[Variant] = []
     for profile, result in results.items():

@@ -10,6 +10,7 @@ from typing import ClassVar
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import TargetPattern
 from codemod.match.targets import TargetMethod, find_targets
 from codemod.results import SiteResult, SiteStatus, TargetResult
@@ -127,18 +128,20 @@ class Profile(ABC):
         """Which of the profile's site sets applies to this method."""
 
     @abstractmethod
-    def transformer(self, targets: Sequence[tuple[TargetMethod, str]]) -> ScopedTransformer:
-        """A fresh transformer for one module."""
+    def transformer(
+        self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint]
+    ) -> ScopedTransformer:
+        """A fresh transformer for one module, which knows the attention calls of `entry_points`."""
 
 
 def rewrite_module_source(
-    source: str, profile: Profile, patterns: Sequence[TargetPattern]
+    source: str, profile: Profile, patterns: Sequence[TargetPattern], entry_points: Sequence[EntryPoint] = ENTRY_POINTS
 ) -> tuple[str, tuple[TargetResult, ...]]:
     """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
     module = cst.parse_module(source)
     targets = find_targets(module, patterns)
     if not targets:
         return source, ()
-    transformer = profile.transformer([(target, profile.role_of(target)) for target in targets])
+    transformer = profile.transformer([(target, profile.role_of(target)) for target in targets], entry_points)
     new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
     return new_module.code, transformer.results(profile)

@@ -203,6 +203,8 @@ class ResultCache:
         for target in job.targets:
             digest.update(f"{target.class_pattern}.{target.method_pattern}\0".encode())
         digest.update(b"\0")
+        digest.update(repr(job.entry_points).encode())  # frozen dataclasses of plain values: a stable repr
+        digest.update(b"\0")
         digest.update(job.data)
         return digest.hexdigest()
 

@@ -15,6 +15,7 @@ from functools import cache
 from typing import NamedTuple
 
 from codemod.match.contiguous import is_contiguous_ast
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern
 from codemod.results import FileResult
 
@@ -48,6 +49,7 @@ class Job(NamedTuple):
     data: bytes
     profile: str
     targets: tuple[TargetPattern, ...]
+    entry_points: tuple[EntryPoint, ...] = ENTRY_POINTS
 
 
 def _name_regex(pattern: str) -> bytes:
@@ -199,14 +201,16 @@ def rewrite(
     targets: Iterable[str | TargetPattern] = DEFAULT_TARGETS,
     *,
     path: str = "-",
+    entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
 ) -> FileResult:
     """The one way to rewrite a file's bytes: the CLI, `explain`, the runtime checks and the tests all come here.
 
-    `targets` are `Class.method` patterns, as text or parsed; `path` only labels the result.
+    `targets` are `Class.method` patterns, as text or parsed; `path` only labels the result; `entry_points`:
+    the attention calls the profiles know (a project's own first, see `codemod.config`).
     Bad input becomes an error result; this never raises for it.
     """
     patterns = tuple(target if isinstance(target, TargetPattern) else TargetPattern.parse(target) for target in targets)
-    return rewrite_bytes(Job(path, data, profile, patterns))
+    return rewrite_bytes(Job(path, data, profile, patterns, tuple(entry_points)))
 
 
 def rewrite_bytes(job: Job) -> FileResult:
@@ -241,7 +245,9 @@ def rewrite_candidate(job: Job) -> FileResult:
     from codemod.rewrite.profiles import get_profile
 
     try:
-        new_body, targets = rewrite_module_source(text[len(bom):], get_profile(job.profile), job.targets)
+        new_body, targets = rewrite_module_source(
+            text[len(bom):], get_profile(job.profile), job.targets, job.entry_points
+        )
     except ParserSyntaxError as error:
         reason = _python_syntax_error(text) or (
             f"libcst cannot parse it: line {error.raw_line}, column {error.raw_column}: {error.message}"

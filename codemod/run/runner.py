@@ -280,7 +280,8 @@ def run_paths(
             if candidate.outside is not None:
                 outside[candidate.path] = candidate.outside
             project = candidate.project
-            slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path)))
+            slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path),
+                             project.entry_points))
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
     done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+import types
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import NamedTuple
 
 import click
 
 from codemod.cli import PROFILE_NAMES, build_options
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
+from codemod.model.startup import heavy_import
 from codemod.results import FileResult
 from codemod.verify.outcome import EXIT_ERROR, FileVerification, exit_code, render_json, render_text
 
@@ -20,27 +27,32 @@ class VerifyFailed(click.ClickException):
     exit_code = EXIT_ERROR
 
 
-def _verifier() -> Callable[..., FileVerification]:
+def _verify_module() -> types.ModuleType:
+    """`codemod.verify.run`, which imports torch (seconds; see `codemod.model.heavy_import`)."""
     try:
-        from codemod.verify.run import verify_result
+        with heavy_import():
+            import codemod.verify.run
     except ModuleNotFoundError as error:
         if error.name != "torch":
             raise
         raise VerifyFailed("verify runs the forwards with torch: pip install 'contiguify[explain]'") from error
-    return verify_result
+    return codemod.verify.run
 
 
-def veto_unverified(profile: str, device: str = "cpu", dtype: str = "fp32") -> Callable[[FileResult], str | None]:
-    """For `fix --verify`: the reason a changed file must not be written (a run differs or raises anew), else None."""
-    verify_result = _verifier()
+def veto_unverified(
+    device: str = "cpu", dtype: str = "fp32"
+) -> Callable[[FileResult, str, Sequence[EntryPoint]], str | None]:
+    """For `fix --verify`: why a file changed by `profile` (with the project's `entry_points`) must not be
+    written (a run differs or raises anew), else None."""
+    verify_result = _verify_module().verify_result
     noted = False
 
-    def veto(result: FileResult) -> str | None:
+    def veto(result: FileResult, profile: str, entry_points: Sequence[EntryPoint]) -> str | None:
         nonlocal noted
         if not noted:
             click.echo(RUNS_CODE_NOTE, err=True)
             noted = True
-        verification = verify_result(result, profile, device, dtype)
+        verification = verify_result(result, profile, device, dtype, entry_points=entry_points)
         if verification.error is not None:
             return f"not written: verify could not run it: {verification.error}"
         if verification.failures:
@@ -50,27 +62,69 @@ def veto_unverified(profile: str, device: str = "cpu", dtype: str = "fp32") -> C
     return veto
 
 
-def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str], device: str, dtype: str,
-                 ) -> list[FileVerification]:
-    """Each file with targets under `paths`, rewritten in memory by each profile and verified."""
+class Rewrites(NamedTuple):
+    """One file's rewrite by each profile, and the entry points of its project they were made with."""
+
+    by_profile: dict[str, FileResult]
+    entry_points: tuple[EntryPoint, ...]
+
+
+def rewrite_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str]) -> list[Rewrites]:
+    """Each file with targets under `paths` (or an error), rewritten by each profile, in the order found."""
+    from codemod.config import Project, Projects
     from codemod.run.runner import run_paths
 
-    verify_result = _verifier()
+    found: dict[str, Rewrites] = {}
+    for profile in profiles:
+        options = build_options(profile, targets, None, "text", False, 1, False)
+        projects = Projects(options)
+        for result in run_paths(paths or (".",), options, write=False, progress=False, projects=projects):
+            if result.error is None and not result.targets:
+                continue
+            if result.path not in found:
+                project = projects.for_file(result.path)  # an error here was the result's error already
+                table = project.entry_points if isinstance(project, Project) else ENTRY_POINTS
+                found[result.path] = Rewrites({}, table)
+            found[result.path].by_profile[profile] = result
+    return list(found.values())
+
+
+def _rewrite_while_torch_loads(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str],
+                               ) -> tuple[list[Rewrites], types.ModuleType]:
+    """The rewrites, and `codemod.verify.run` with torch imported: at once where processes fork.
+
+    Importing torch takes seconds and the rewrites (libcst) about one more; a forked process rewrites
+    while this one imports, so on two cores the rewrites cost next to nothing.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods() or "torch" in sys.modules:
+        return rewrite_paths(paths, profiles, targets), _verify_module()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending = pool.submit(rewrite_paths, paths, profiles, targets)
+        try:
+            module = _verify_module()
+        except BaseException:
+            pending.cancel()
+            raise
+        return pending.result(), module
+
+
+def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str], device: str, dtype: str,
+                 ) -> list[FileVerification]:
+    """Each file with targets under `paths`, rewritten in memory by each profile and verified, file by file."""
+    build_options(None, targets, None, "text", False, 1, False)  # bad targets are refused before any work
+    files, run = _rewrite_while_torch_loads(paths, profiles, targets)
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
         raise VerifyFailed("--device cuda: torch sees no CUDA device here")
     verifications: list[FileVerification] = []
     noted = False
-    for profile in profiles:
-        options = build_options(profile, targets, None, "text", False, 1, False)
-        for result in run_paths(paths or (".",), options, write=False, progress=False):
-            if result.error is None and not result.targets:
-                continue
-            if result.error is None and not noted:
-                click.echo(RUNS_CODE_NOTE, err=True)
-                noted = True
-            verifications.append(verify_result(result, profile, device, dtype))
+    for rewrites in files:
+        if not noted and any(result.error is None for result in rewrites.by_profile.values()):
+            click.echo(RUNS_CODE_NOTE, err=True)
+            noted = True
+        verifications.extend(run.verify_rewrites(rewrites.by_profile, device, dtype,
+                                                 entry_points=rewrites.entry_points))
     return verifications
 
 

@@ -5,7 +5,7 @@ it has one, stubbing only what is not installed), each target class is built twi
 seeded weights, and every path its forward has gets the same seeded inputs. On CUDA the device is
 synchronised after every attention entry point and linear layer, so a kernel fault is reported with
 the call and line that launched it, not at some later line where CUDA happens to notice it. Forwards
-run eagerly: `torch.compile` and `torch.compiler.disable` are no-ops while the modules load.
+run eagerly (see `codemod.model.load`).
 """
 
 from __future__ import annotations
@@ -14,17 +14,18 @@ import functools
 import sys
 import traceback
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, build, torch_dtype
-from codemod.model.load import LoadError, load
 from codemod.model.paths import forward_inputs, paths, run_forward
-from codemod.model.record import entry_point_targets, replaced
+from codemod.model.load import LoadError, load, replaced
+from codemod.model.record import entry_point_targets
 from codemod.model.shape import SMALL, Shape
 from codemod.model.variants import ORIGINAL, Variant
 from codemod.results import FileResult
@@ -110,36 +111,15 @@ def _synchronising(call: Callable[..., Any], what: str, module_file: str | None,
     return synchronised
 
 
-
-def _no_compile(model: Any = None, **options: Any) -> Any:
-    """`torch.compile` as verify loads modules: the function itself, also when used as `@torch.compile(...)`."""
-    return model if model is not None else (lambda function: function)
-
-
-def _no_disable(fn: Any = None, recursive: bool = True, **options: Any) -> Any:
-    """`torch.compiler.disable` as verify loads modules: the function itself, also as `@torch.compiler.disable()`."""
-    return fn if fn is not None else (lambda function: function)
-
-
 @contextmanager
-def eager_decorators() -> Iterator[None]:
-    """`torch.compile` and `torch.compiler.disable` hand functions back unchanged while modules are imported.
-
-    Forwards run eagerly either way; the real decorators import torch's compiler stack (TorchDynamo,
-    several seconds on 2 cores) only to wrap functions that verify then runs without compiling.
-    """
-    with replaced(torch, "compile", _no_compile), replaced(torch.compiler, "disable", _no_disable):
-        yield
-
-
-@contextmanager
-def synchronised_kernels(module: types.ModuleType, model: torch.nn.Module, device: torch.device) -> Iterator[None]:
-    """On CUDA, synchronise after each entry-point call of `module` and each linear layer of `model`."""
+def synchronised_kernels(module: types.ModuleType, model: torch.nn.Module, device: torch.device,
+                         entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> Iterator[None]:
+    """On CUDA, synchronise after each call of `entry_points` in `module` and each linear layer of `model`."""
     if device.type != "cuda":
         yield
         return
     with ExitStack() as stack:
-        for target in entry_point_targets(module):
+        for target in entry_point_targets(module, entry_points):
             original = getattr(target.owner, target.attribute)
             wrapper = _synchronising(original, f"the {target.dotted}() call", module.__file__, device)
             stack.enter_context(replaced(target.owner, target.attribute, wrapper))
@@ -159,60 +139,88 @@ def _attempt(run: Callable[[], torch.Tensor]) -> torch.Tensor | BaseException:
         return error
 
 
-def _target_runs(original: types.ModuleType, rewritten: types.ModuleType, class_name: str, method: str,
-                 shape: Shape, device: torch.device, dtype: torch.dtype) -> TargetRuns:
-    def unverifiable(reason: str, path: str = UNLOADED) -> TargetRuns:
-        return TargetRuns(class_name, method, (PathRun(path, "unverifiable", reason),))
+def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: str, shape: Shape,
+                 device: torch.device, dtype: torch.dtype, entry_points: Sequence[EntryPoint]) -> list[TargetRuns]:
+    """The runs of one target: the original (`modules[0]`) against each rewrite, one `TargetRuns` per rewrite.
+
+    The original is built and run once per path; every rewrite gets its weights and the same inputs.
+    """
+    def unverifiable(reason: str, path: str = UNLOADED) -> list[TargetRuns]:
+        return [TargetRuns(class_name, method, (PathRun(path, "unverifiable", reason),)) for _ in modules[1:]]
 
     if method != "forward":
         return unverifiable(f"only forward methods are run, not {method}")
-    found = [getattr(module, class_name, None) for module in (original, rewritten)]
+    found = [getattr(module, class_name, None) for module in modules]
     classes = [cls for cls in found if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
     if len(classes) != len(found):
         return unverifiable(f"{class_name} is not a torch.nn.Module class at module level")
-    runs: list[PathRun] = []
+    runs: list[list[PathRun]] = [[] for _ in modules[1:]]
     for path in paths(classes[0]):
         try:
             models = [build(cls, shape, device, dtype, seed=SEED) for cls in classes]
-            models[1].load_state_dict(models[0].state_dict())
+            for model in models[1:]:
+                model.load_state_dict(models[0].state_dict())
         except (BuildError, RuntimeError) as error:
-            runs.append(PathRun(path.name, "unverifiable", f"cannot construct it: {error}"))
+            for found_runs in runs:
+                found_runs.append(PathRun(path.name, "unverifiable", f"cannot construct it: {error}"))
             continue
         inputs = forward_inputs(shape, path, dtype, device, seed=SEED)
         outcomes: list[torch.Tensor | BaseException] = []
-        for module, model in zip((original, rewritten), models):
-            with synchronised_kernels(module, model, device):
+        for module, model in zip(modules, models):
+            with synchronised_kernels(module, model, device, entry_points):
                 outcomes.append(_attempt(functools.partial(run_forward, model, inputs.clone())))
-        runs.append(compare(path.name, outcomes[0], outcomes[1], original.__file__, rewritten.__file__))
-    return TargetRuns(class_name, method, tuple(runs))
+        for found_runs, module, outcome in zip(runs, modules[1:], outcomes[1:]):
+            found_runs.append(compare(path.name, outcomes[0], outcome, modules[0].__file__, module.__file__))
+    return [TargetRuns(class_name, method, tuple(found_runs)) for found_runs in runs]
 
 
-def verify_result(result: FileResult, profile: str, device: str = "cpu", dtype: str = "fp32",
-                  shape: Shape = SMALL) -> FileVerification:
-    """Verify the rewrite `result` (old and new bytes of one file, from the one rewrite path) made with `profile`."""
-    if result.error is not None or result.old is None or result.new is None:
-        return FileVerification(result.path, profile, error=result.error or "the file was not read")
-    variants = [Variant(ORIGINAL, result.old), Variant(profile, result.new)]
-    on_disk = Path(result.path)
-    source: Path | bytes = on_disk if result.path != "-" and on_disk.is_file() else result.old
+def verify_rewrites(rewrites: Mapping[str, FileResult], device: str = "cpu", dtype: str = "fp32",
+                    shape: Shape = SMALL, entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> list[FileVerification]:
+    """Verify each profile's rewrite of one file (`rewrites`: profile -> result, from the one rewrite path).
+
+    The original is imported, built and run once for all of them. `entry_points`: the table the rewrites
+    were made with (the file's project's), for stubs and synchronisation. One verification per profile.
+    """
+    failed = {profile: FileVerification(result.path, profile, error=result.error or "the file was not read")
+              for profile, result in rewrites.items()
+              if result.error is not None or result.old is None or result.new is None}
+    usable = {profile: result for profile, result in rewrites.items() if profile not in failed}
+    if not usable:
+        return list(failed.values())
+    first = next(iter(usable.values()))
+    assert first.old is not None
+    variants = [Variant(ORIGINAL, first.old)]
+    variants.extend(Variant(profile, result.new) for profile, result in usable.items() if result.new is not None)
+    on_disk = Path(first.path)
+    source: Path | bytes = on_disk if first.path != "-" and on_disk.is_file() else first.old
     chosen_device, chosen_dtype = torch.device(device), torch_dtype(dtype)
     try:
-        with eager_decorators():
-            loaded = load(source, variants)
+        loaded = load(source, variants, entry_points=entry_points)
     except LoadError as error:
         reason = f"cannot import it: {error}"
-        targets = tuple(TargetRuns(target.class_name, target.method, (PathRun(UNLOADED, "unverifiable", reason),))
-                        for target in result.targets)
-        return FileVerification(result.path, profile, (), targets)
+        unloaded = {profile: FileVerification(result.path, profile, (), tuple(
+            TargetRuns(target.class_name, target.method, (PathRun(UNLOADED, "unverifiable", reason),))
+            for target in result.targets)) for profile, result in usable.items()}
+        return [failed.get(profile) or unloaded[profile] for profile in rewrites]
     # At the small shape, thread start-up costs more than the work on CPU (about 7x on 2 cores).
     threads = torch.get_num_threads()
     with loaded, ExitStack() as restore:
         if chosen_device.type == "cpu":
             torch.set_num_threads(1)
             restore.callback(torch.set_num_threads, threads)
-        targets = tuple(
-            _target_runs(loaded[ORIGINAL].module, loaded[profile].module, target.class_name, target.method,
-                         shape, chosen_device, chosen_dtype)
-            for target in result.targets
-        )
-        return FileVerification(result.path, profile, tuple(loaded.stubbed), targets)
+        modules = [loaded[variant.name].module for variant in variants]
+        per_target = [
+            _target_runs(modules, target.class_name, target.method, shape, chosen_device, chosen_dtype, entry_points)
+            for target in first.targets
+        ]
+        verified = {profile: FileVerification(result.path, profile, tuple(loaded.stubbed),
+                                              tuple(runs[index] for runs in per_target))
+                    for index, (profile, result) in enumerate(usable.items())}
+    return [failed.get(profile) or verified[profile] for profile in rewrites]
+
+
+def verify_result(result: FileResult, profile: str, device: str = "cpu", dtype: str = "fp32",
+                  shape: Shape = SMALL, entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> FileVerification:
+    """Verify one profile's rewrite `result` of one file; see `verify_rewrites`."""
+    (verification,) = verify_rewrites({profile: result}, device, dtype, shape, entry_points)
+    return verification

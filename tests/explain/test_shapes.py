@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from codemod.explain.analysis import explain_file
 from codemod.explain.report import render_text
 from codemod.model.shape import SINGLE, TWO, Shape
 from codemod.rewrite import profile_names
-from tests.fixture_cases import FIXTURES, cases
+from tests.fixture_cases import FIXTURES, Case, cases
 
 DROP_IN = FIXTURES / "wanvideowrapper" / "multitalk" / "multitalk.py"
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
@@ -27,27 +26,11 @@ PROFILES = list(profile_names())
 VARIANTS = ["original", *PROFILES]
 
 
-@dataclass(frozen=True)
-class Home:
-    """Where a case runs: its place in a checkout, or on its own."""
-
-    case: Path
-    location: Path
-    in_checkout: bool
-
-
-def homes() -> list[Home]:
-    return [
-        Home(case.source, case.source, False) if case.checkout_root is None
-        else Home(case.source, case.checkout_root / case.path, True)
-        for case in cases()
-    ]
-
-
-@pytest.mark.parametrize("home", homes(), ids=lambda home: home.case.name.removesuffix(".in.py"))
-def test_explain_runs_every_variant_on_every_path(home: Home) -> None:
-    explanation = explain_file(home.location, PROFILES, [SINGLE, TWO], SMALL,
-                               data=home.case.read_bytes(), in_checkout=home.in_checkout)
+@pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
+def test_explain_runs_every_variant_on_every_path(case: Case) -> None:
+    """Each case where it lives (in its checkout, or alone when bare), with its checkout's entry points."""
+    explanation = explain_file(case.location, PROFILES, [SINGLE, TWO], SMALL, data=case.source.read_bytes(),
+                               in_checkout=case.checkout is not None, entry_points=case.entry_points)
     paths = list(dict.fromkeys(run.path for run in explanation.runs))
     assert SINGLE.name in paths
     assert [(run.path, run.variant) for run in explanation.runs] == [(p, v) for p in paths for v in VARIANTS]

@@ -11,16 +11,15 @@ method binds to one. Cases are found by glob, so cases added later are checked t
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 
 import pytest
 
-from codemod.match.entry_points import TENSOR_NAMES, find_entry_point
+from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, find_entry_point
 from codemod.run.process import rewrite
+from tests.fixture_cases import Case, cases
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = sorted((ROOT / "fixtures" / "cases").glob("*.in.py"))
+CASES = cases()
 NON_TENSORS = (
     ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
     ast.Constant, ast.JoinedStr, ast.Lambda,
@@ -97,7 +96,7 @@ def _list_elements(node: ast.expr | None, function: ast.FunctionDef | ast.AsyncF
 
 
 def boundary_expressions(
-    function: ast.FunctionDef | ast.AsyncFunctionDef, linears: set[str]
+    function: ast.FunctionDef | ast.AsyncFunctionDef, linears: set[str], table: Sequence[EntryPoint] = ENTRY_POINTS
 ) -> list[ast.expr]:
     """Expressions of `function` that enter a kernel: q, k, v of entry-point calls and linear inputs."""
     found: list[ast.expr] = []
@@ -109,7 +108,7 @@ def boundary_expressions(
         if name.startswith("self.") and name[len("self."):] in linears:
             found.extend(call.args[:1] or [keywords[key] for key in ("input",) if key in keywords])
             continue
-        entry = find_entry_point(name)
+        entry = find_entry_point(name, table)
         if entry is None:
             continue
         if entry.packed:
@@ -147,7 +146,7 @@ def _names_bound_to_non_tensors(function: ast.FunctionDef | ast.AsyncFunctionDef
     return found
 
 
-def problems(source: str, output: str) -> list[str]:
+def problems(source: str, output: str, table: Sequence[EntryPoint] = ENTRY_POINTS) -> list[str]:
     """Every inserted `.contiguous()` of `output` that is not on a tensor at a kernel boundary, described."""
     old_tree, new_tree = ast.parse(source.removeprefix("\ufeff")), ast.parse(output.removeprefix("\ufeff"))
     calls = list(inserted_calls(old_tree, new_tree))
@@ -168,19 +167,20 @@ def problems(source: str, output: str) -> list[str]:
             found.append(f"{where}: on a {type(receiver).__name__}, not a tensor")
         if isinstance(receiver, ast.Name) and receiver.id in (bound := _names_bound_to_non_tensors(function)):
             found.append(f"{where}: `{receiver.id}` is bound to a non-tensor at line {bound[receiver.id]}")
-        boundary = {id(root) for expression in boundary_expressions(function, linears)
+        boundary = {id(root) for expression in boundary_expressions(function, linears, table)
                     for root in _reordering_roots(expression)}
         if id(call) not in boundary:
             found.append(f"{where}: not an argument that enters a kernel")
     return found
 
 
-@pytest.mark.parametrize("source", CASES, ids=lambda path: path.name.removesuffix(".in.py"))
-def test_boundary_output_puts_contiguous_only_on_tensors_entering_kernels(source: Path) -> None:
-    result = rewrite(source.read_bytes(), "boundary")
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_boundary_output_puts_contiguous_only_on_tensors_entering_kernels(case: Case) -> None:
+    """Each case with the entry points of its checkout, as `contiguify fix` would rewrite it there."""
+    result = rewrite(case.source.read_bytes(), "boundary", entry_points=case.entry_points)
     assert result.old is not None and result.new is not None, result.error
     text, output = result.old.decode("utf-8"), result.new.decode("utf-8")
-    assert problems(text, output) == []
+    assert problems(text, output, case.entry_points) == []
 
 
 def test_cases_are_found() -> None:

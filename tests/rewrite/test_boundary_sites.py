@@ -338,7 +338,8 @@ MISSING = [
         "y = self.proj([x])", "boundary.linear-input", "`[x]` is a list, not a tensor", id="linear-list-input",
     ),
     pytest.param(
-        "y = x", "boundary.attention-q", "no call of an attention entry point in this method", id="no-attention",
+        "y = x", "boundary.attention-q", "no call of an attention entry point in this method (declare your own in "
+        "tool.contiguify.entry-points)", id="no-attention",
     ),
     pytest.param(
         "y = x", "boundary.linear-input", "no linear layer of the class is called in this method", id="no-linear",

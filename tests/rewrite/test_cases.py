@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.report.diff import file_diff
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.run.process import rewrite
@@ -29,6 +31,8 @@ UPDATE = os.environ.get("CONTIGUIFY_UPDATE_EXPECTED") == "1"
 
 INPUTS = sorted(CASES.glob("*.in.py"))
 PROFILES = sorted(all_profiles())
+# Each case is rewritten with the entry points of the checkout it lives in, as `contiguify fix` would there.
+TABLES = {case.source: case.entry_points for case in cases()}
 PAIRS = [pytest.param(source, profile, id=f"{source.name.removesuffix('.in.py')}-{profile}")
          for source in INPUTS for profile in PROFILES]
 HUNK = re.compile(rb"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
@@ -39,9 +43,10 @@ def expected_diff(source: Path, profile: str) -> Path:
     return source.with_name(source.name.replace(".in.py", f".{profile}.diff"))
 
 
-def tool_result(data: bytes, profile: str, label: str = "case.py") -> tuple[bytes, bytes]:
-    """(new bytes, the `check` diff) of the tool's rewrite."""
-    result = rewrite(data, profile, path=label)
+def tool_result(data: bytes, profile: str, label: str = "case.py",
+                table: Sequence[EntryPoint] = ENTRY_POINTS) -> tuple[bytes, bytes]:
+    """(new bytes, the `check` diff) of the tool's rewrite with the entry points of `table`."""
+    result = rewrite(data, profile, path=label, entry_points=table)
     assert result.error is None, result.error
     assert result.new is not None
     return result.new, file_diff(result)
@@ -94,7 +99,7 @@ def expected_output(source: Path, profile: str) -> bytes:
 
 @pytest.mark.parametrize(("source", "profile"), PAIRS)
 def test_case_rewrites_to_expected_output(source: Path, profile: str) -> None:
-    new, patch = tool_result(source.read_bytes(), profile, source.name)
+    new, patch = tool_result(source.read_bytes(), profile, source.name, TABLES[source])
     if UPDATE:
         expected_diff(source, profile).write_bytes(patch)
     assert _hunks(patch) == _hunks(expected_diff(source, profile).read_bytes())
@@ -104,7 +109,7 @@ def test_case_rewrites_to_expected_output(source: Path, profile: str) -> None:
 @pytest.mark.parametrize(("source", "profile"), PAIRS)
 def test_rewrite_of_expected_output_is_a_no_op(source: Path, profile: str) -> None:
     data = expected_output(source, profile)
-    assert tool_result(data, profile) == (data, b"")
+    assert tool_result(data, profile, table=TABLES[source]) == (data, b"")
 
 
 @pytest.mark.parametrize(("source", "profile"), PAIRS)

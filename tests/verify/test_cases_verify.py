@@ -35,8 +35,9 @@ def one_cpu_thread() -> object:
 @pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
 def test_every_path_of_every_rewrite_is_equal_or_the_same_error(tmp_path: Path, case: Case, profile: str) -> None:
     placed = case.place(tmp_path)
-    result = rewrite_bytes(Job(str(placed), placed.read_bytes(), profile, parse_targets(DEFAULT_TARGETS)))
-    verification = verify_result(result, profile)
+    table = case.entry_points
+    result = rewrite_bytes(Job(str(placed), placed.read_bytes(), profile, parse_targets(DEFAULT_TARGETS), table))
+    verification = verify_result(result, profile, entry_points=table)
     runs = [(target.class_name, run.path, run.status, run.detail)
             for target in verification.targets for run in target.runs]
     assert verification.error is None and runs, verification

@@ -110,7 +110,7 @@ def test_fix_verify_leaves_a_failing_file_alone_and_says_why(
     """The codemod's rewrites verify; a failing verification is simulated to see what fix does with one."""
     import codemod.verify.run
 
-    def failing(result: object, profile: str, *args: object) -> FileVerification:
+    def failing(result: object, profile: str, *args: object, **kwargs: object) -> FileVerification:
         runs = (PathRun("two", "differs", max_abs_diff=0.5),)
         return FileVerification(str(getattr(result, "path")), profile, (), (TargetRuns("A", "forward", runs),))
 
@@ -127,3 +127,18 @@ def test_fix_verify_leaves_a_failing_file_alone_and_says_why(
 def test_cuda_without_a_cuda_device_is_an_error(invoke: Invoke, checkout: Path) -> None:
     code, out, err = invoke("verify", "--device", "cuda", str(checkout))
     assert (code, out) == (2, "") and "torch sees no CUDA device here" in err
+
+
+def test_a_fresh_process_rewrites_while_torch_imports_and_reports_the_same(invoke: Invoke, tmp_path: Path) -> None:
+    """In a process without torch the rewrites run in a forked worker (see `_rewrite_while_torch_loads`);
+    here, with torch imported, they run in this process. Both must give the same report."""
+    pytest.importorskip("einops", reason="the fixture imports einops")
+    files = [CHECKOUT, ROOT / "fixtures" / "vendor"]
+    for source in files:
+        shutil.copytree(source, tmp_path / source.name, ignore=shutil.ignore_patterns("__pycache__"))
+    paths = [str(tmp_path / source.name) for source in files]
+    in_process = invoke("verify", "--format", "json", *paths)
+    fresh = subprocess.run([sys.executable, "-m", "codemod", "verify", "--format", "json", *paths],
+                           capture_output=True, text=True, check=False, cwd=ROOT)
+    assert (fresh.returncode, fresh.stdout) == in_process[:2], fresh.stderr
+    assert [file["profile"] for file in json.loads(fresh.stdout)["files"]] == [*profile_names()] * len(files)

@@ -47,7 +47,7 @@ from codemod.match.bindings import MethodScan, Position, non_tensor
 from codemod.match.calls import linear_attributes
 from codemod.match.chains import contiguous_of, dotted_name
 from codemod.match.contiguous import is_contiguous_cst
-from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, Layout, find_entry_point
+from codemod.match.entry_points import TENSOR_NAMES, EntryPoint, Layout, find_entry_point
 from codemod.match.targets import TargetMethod
 from codemod.results import SiteStatus
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
@@ -296,7 +296,7 @@ class BoundaryTransformer(ScopedTransformer):
     """Makes each tensor contiguous at the call that hands it to a kernel."""
 
     def __init__(
-        self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint] = ENTRY_POINTS
+        self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint]
     ) -> None:
         super().__init__(targets)
         self._entry_points = tuple(entry_points)
@@ -329,7 +329,8 @@ class BoundaryTransformer(ScopedTransformer):
             if info.id in found:
                 continue
             if info.id != LINEAR_SITE:
-                reason = "no call of an attention entry point in this method"
+                reason = ("no call of an attention entry point in this method "
+                          "(declare your own in tool.contiguify.entry-points)")
             elif linears:
                 reason = "no linear layer of the class is called in this method"
             else:
@@ -358,8 +359,10 @@ class BoundaryProfile(Profile):
     def role_of(self, target: TargetMethod) -> str:
         return ROLE
 
-    def transformer(self, targets: Sequence[tuple[TargetMethod, str]]) -> ScopedTransformer:
-        return BoundaryTransformer(targets)
+    def transformer(
+        self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint]
+    ) -> ScopedTransformer:
+        return BoundaryTransformer(targets, entry_points)
 
 
 PROFILE = BoundaryProfile()

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import libcst as cst
 
 from codemod.match.calls import entry_point_of
+from codemod.match.entry_points import EntryPoint
 from codemod.match.chains import contiguous_of
 from codemod.match.targets import TargetMethod
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
@@ -122,11 +123,15 @@ class _Wrap(cst.CSTTransformer):
 class SeedTransformer(ScopedTransformer):
     """Inserts the spec's `.contiguous()` calls at the sites of each target's role."""
 
+    def __init__(self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint]) -> None:
+        super().__init__(targets)
+        self._entry_points = tuple(entry_points)
+
     def enter_target(self, target: TargetMethod) -> None:
         self.attention_seen = False
 
     def visit_Call(self, node: cst.Call) -> None:
-        if self.current is not None and entry_point_of(node) is not None:
+        if self.current is not None and entry_point_of(node, self._entry_points) is not None:
             self.attention_seen = True
 
     def leave_Assign(self, original_node: cst.Assign, updated_node: cst.Assign) -> cst.Assign:
@@ -180,8 +185,10 @@ class SeedProfile(Profile):
         target.node.visit(counter)
         return max(ROLE_ORDER, key=lambda role: (len(counter.found[role]), -ROLE_ORDER.index(role)))
 
-    def transformer(self, targets: Sequence[tuple[TargetMethod, str]]) -> ScopedTransformer:
-        return SeedTransformer(targets)
+    def transformer(
+        self, targets: Sequence[tuple[TargetMethod, str]], entry_points: Sequence[EntryPoint]
+    ) -> ScopedTransformer:
+        return SeedTransformer(targets, entry_points)
 
 
 PROFILE = SeedProfile()

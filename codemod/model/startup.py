@@ -1,0 +1,27 @@
+"""Importing torch for a short command without paying for its objects twice: while it imports, and at exit.
+
+torch's import makes a few hundred thousand long-lived objects. The cyclic garbage collector scans them
+again and again while they are being made, and collects them once more as the interpreter exits. On a
+2-core machine `python -c "import torch"` takes 3.3 s (median of 5), and 2.6 s with this around the
+import. `gc.freeze()` is made for this case (long-lived objects created at start-up): it moves them out
+of the collector's sight.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def heavy_import() -> Iterator[None]:
+    """No collection while the block imports; what exists afterwards is frozen, never scanned again."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
