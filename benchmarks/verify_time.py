@@ -27,8 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from tests.fixture_cases import cases  # noqa: E402 - the repository root goes on the path first
 
-# One case per kind of home: a WanVideoWrapper drop-in, a mini checkout with siblings and stubs, a bare port.
-CASES = ("jan2026", "comfyui_core", "meigen_multitalk", "wan2gp", "port_flash")
+# One case per kind of home: a WanVideoWrapper drop-in, mini checkouts with siblings and stubs (one with
+# its own entry point declared in its pyproject.toml), a bare port.
+CASES = ("jan2026", "comfyui_core", "meigen_multitalk", "wan2gp", "vendor_kernel", "port_flash")
 
 
 def machine() -> str:

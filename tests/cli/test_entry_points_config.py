@@ -186,3 +186,15 @@ def test_explain_refuses_a_malformed_declaration(vendor: Path) -> None:
     code, out, err = invoke("explain", str(CASE.path))
     assert (code, out) == (2, b"") and "Traceback" not in err
     assert "pyproject.toml: tool.contiguify.entry-points[0]: layout must be one of" in err, err
+
+
+def test_the_readme_settings_example_is_a_valid_config(tmp_path: Path) -> None:
+    """The `[tool.contiguify]` block a reader copies from the README is read without error, entries and all."""
+    from codemod.config import read_table
+
+    readme = (FIXTURES.parent / "README.md").read_text(encoding="utf-8")
+    block = next(part.split("```", 1)[0] for part in readme.split("```toml\n")[1:] if "[tool.contiguify]" in part)
+    (tmp_path / "pyproject.toml").write_text(block)
+    table = read_table(str(tmp_path / "pyproject.toml"))
+    (declared,) = [entry_point_from_config(item) for item in table["entry-points"]]
+    assert declared.matches("fused_attention") and declared.keywords == ("query", "key", "value")
