@@ -225,13 +225,36 @@ def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], s
 
 
 @cli.command(name="list")
-def list_sites() -> None:
+@click.option("--entry-points", "entry_points", is_flag=True,
+              help="List the attention entry points instead: the working directory's project's declared ones "
+                   "(tool.contiguify.entry-points), then the built-in ones.")
+def list_sites(entry_points: bool) -> None:
     """Every profile's sites, one line each: profile, site id, what it does, before -> after."""
+    if entry_points:
+        _list_entry_points()
+        return
     from codemod.rewrite.profiles import all_profiles
 
     for profile in all_profiles().values():
         for site in profile.sites():
             click.echo(f"{profile.name}\t{site.id}\t{site.summary}\t{site.before}  ->  {site.after}")
+
+
+def _list_entry_points() -> None:
+    """One line per entry point: where it comes from, label, layout, names, q/k/v keywords, an example call."""
+    from codemod.config import ConfigError, Projects
+    from codemod.match.entry_points import ENTRY_POINTS
+
+    project = Projects().for_directory(os.curdir)
+    if isinstance(project, ConfigError):
+        raise click.UsageError(str(project))
+    declared = len(project.entry_points) - len(ENTRY_POINTS)
+    for index, entry in enumerate(project.entry_points):
+        source = os.path.relpath(project.pyproject) if index < declared and project.pyproject else "built-in"
+        keywords = ",".join(entry.keywords) or "-"
+        layout = entry.layout + "".join(f" ({key}={value!r}: {then})" for key, value, then in entry.layout_if)
+        click.echo(f"{source}\t{entry.label}\t{layout}{' packed' if entry.packed else ''}\t{','.join(entry.names)}\t"
+                   f"{keywords}\t{entry.example}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -100,7 +100,8 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
 
 
 # A dotted name as written at a call site, each part an identifier or a shell pattern over one.
-_NAME_PATTERN = re.compile(r"[\w*?\[\]!]+(?:\.[\w*?\[\]!]+)*")
+_PART = r"(?:[\w*?]|\[!?[^]\s.]+\])+"  # identifier characters, `*`, `?`, `[set]`
+_NAME_PATTERN = re.compile(rf"{_PART}(?:\.{_PART})*")
 # The keys of one `[[tool.contiguify.entry-points]]` table; `names` and `layout` are required.
 CONFIG_KEYS = ("names", "layout", "keywords", "packed", "layout-if", "reads-strides", "label", "example")
 
@@ -145,6 +146,8 @@ def entry_point_from_config(table: Mapping[str, object]) -> EntryPoint:
             raise ValueError(f"names: {name!r} is not a dotted name (shell wildcards allowed)")
         if name.split(".", 1)[0] == "self":
             raise ValueError(f"names: {name!r}: a method of self is never an entry point")
+        if not re.search(r"\w", re.sub(r"\[[^]]*\]", "", name.rsplit(".", 1)[-1])):
+            raise ValueError(f"names: {name!r}: its last part must name the function (wildcards alone match any)")
     packed = _flag(table, "packed")
     default_keywords = ("qkv",) if packed else TENSOR_NAMES
     keywords = _strings(table.get("keywords", list(default_keywords)), "keywords")

@@ -151,6 +151,7 @@ MALFORMED = {
                     "tool.contiguify.entry-points[0]: unknown key name"),
     "self-method": ('[[tool.contiguify.entry-points]]\nnames = ["self.attn"]\nlayout = "B L H D"',
                     "a method of self is never an entry point"),
+    "every-call": ('[[tool.contiguify.entry-points]]\nnames = ["*.*"]\nlayout = "B L H D"', "its last part must name the function"),
     "not-a-name": ('[[tool.contiguify.entry-points]]\nnames = ["f(q)"]\nlayout = "B L H D"', "is not a dotted name"),
     "two-keywords": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\nkeywords = ["q", "k"]',
                      "keywords must name q, k and v"),
@@ -198,3 +199,12 @@ def test_the_readme_settings_example_is_a_valid_config(tmp_path: Path) -> None:
     table = read_table(str(tmp_path / "pyproject.toml"))
     (declared,) = [entry_point_from_config(item) for item in table["entry-points"]]
     assert declared.matches("fused_attention") and declared.keywords == ("query", "key", "value")
+
+
+def test_list_shows_the_declared_entry_points_first_then_the_built_in_ones(vendor: Path) -> None:
+    code, out, err = invoke("list", "--entry-points")
+    assert code == 0, err
+    rows = [line.split("\t") for line in out.decode().splitlines()]
+    assert [row[:2] for row in rows] == [["pyproject.toml", "vendor-fused"]] + [
+        ["built-in", entry.label] for entry in ENTRY_POINTS]
+    assert rows[0][2:5] == ["B L H D", "fused_attention,*.fused_attention", "query,key,value"]
