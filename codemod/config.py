@@ -79,14 +79,15 @@ def _kind(value: object) -> str:
     return names.get(type(value), f"a {type(value).__name__}")
 
 
-def _check_value(path: str, key: str, value: object) -> None:
+def _checked(path: str, key: str, value: object) -> object:
+    """`value` if it is right for `key`; `entry-points` comes back as entry points."""
     name = f"tool.contiguify.{key}"
     expected = KNOWN_KEYS.get(key)
     if expected is None:
         raise ConfigError(path, f"unknown key {name} (known: {', '.join(KNOWN_KEYS)})")
     if key == "entry-points":
-        _entry_points(path, value)
-    elif expected is list:
+        return _entry_points(path, value)
+    if expected is list:
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise ConfigError(path, f"{name} must be an array of strings, not {_kind(value)}")
     elif not isinstance(value, expected):
@@ -101,6 +102,7 @@ def _check_value(path: str, key: str, value: object) -> None:
             parse_targets(value)
         except TargetSyntaxError as error:
             raise ConfigError(path, f"{name}: {error}") from error
+    return value
 
 
 def _entry_points(path: str, value: object) -> tuple[EntryPoint, ...]:
@@ -118,7 +120,8 @@ def _entry_points(path: str, value: object) -> tuple[EntryPoint, ...]:
 
 
 def read_table(path: str) -> dict[str, Any]:
-    """The checked `[tool.contiguify]` table of one pyproject.toml; empty when it has none."""
+    """The checked `[tool.contiguify]` table of one pyproject.toml (`entry-points` as `EntryPoint`s); empty when
+    it has none."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - Python 3.10
@@ -138,9 +141,7 @@ def read_table(path: str) -> dict[str, Any]:
     table = tool.get("contiguify", {})
     if not isinstance(table, dict):
         raise ConfigError(path, f"tool.contiguify must be a table, not {_kind(table)}")
-    for key, value in table.items():
-        _check_value(path, key, value)
-    return table
+    return {key: _checked(path, key, value) for key, value in table.items()}
 
 
 class Projects:
@@ -168,7 +169,7 @@ class Projects:
             strict=options.strict if options.strict is not None else table.get("strict", False),
             exclude=(*table.get("exclude", ()), *options.exclude),
             max_file_size=options.max_file_size or table.get("max-file-size", DEFAULT_MAX_FILE_SIZE),
-            entry_points=with_builtins(_entry_points(pyproject or "", table.get("entry-points", []))),
+            entry_points=with_builtins(table.get("entry-points", ())),
         )
         self.made.append(project)
         return project

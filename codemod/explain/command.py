@@ -9,14 +9,12 @@ from typing import Any, TypeVar
 import click
 
 from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
-from codemod.model.startup import heavy_import
+from codemod.model.startup import importing_torch
 
 EXIT_ERROR = 2
 DEFAULT_SIZES = REAL
 DEFAULT_DTYPE = "bf16"
 PATH_OF_HUMANS: dict[int, ForwardPath] = {SINGLE.speakers: SINGLE, TWO.speakers: TWO}
-# torch warns at import when NumPy is missing; explain never hands torch a NumPy array.
-NUMPY_WARNING = "Failed to initialize NumPy"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,13 +68,14 @@ def explain(
     explain imports PATH and runs its code, as pytest does: module-level statements run, and so do the
     sibling modules it imports from its checkout. What cannot be imported here is replaced by stubs
     (named on stderr); stubbed attention functions are served by PyTorch's sdpa."""
-    import warnings
+    from codemod.config import ConfigError, Projects
 
+    project = Projects().for_file(str(path))
+    if isinstance(project, ConfigError):
+        raise ExplainFailed(str(project))
     try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=NUMPY_WARNING)
-            with heavy_import():
-                from codemod.explain.analysis import ExplainError, explain_file
+        with importing_torch():
+            from codemod.explain.analysis import ExplainError, explain_file
     except ModuleNotFoundError as error:
         if error.name != "torch":
             raise
@@ -84,11 +83,6 @@ def explain(
     from codemod.explain.report import render_json, render_text
     from codemod.rewrite.profiles import all_profiles
 
-    from codemod.config import ConfigError, Projects
-
-    project = Projects().for_file(str(path))
-    if isinstance(project, ConfigError):
-        raise ExplainFailed(str(project))
     known = list(all_profiles())
     unknown = [name for name in profiles if name not in known]
     if unknown:

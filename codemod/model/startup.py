@@ -10,17 +10,26 @@ of the collector's sight.
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# torch warns at import when NumPy is missing; explain and verify never hand torch a NumPy array.
+NUMPY_WARNING = "Failed to initialize NumPy"
+
 
 @contextmanager
-def heavy_import() -> Iterator[None]:
-    """No collection while the block imports; what exists afterwards is frozen, never scanned again."""
+def importing_torch() -> Iterator[None]:
+    """No collection while the block imports; what exists afterwards is frozen, never scanned again.
+
+    Also silences torch's warning that NumPy is missing, which nothing here needs.
+    """
     enabled = gc.isenabled()
     gc.disable()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=NUMPY_WARNING)
+            yield
     finally:
         gc.freeze()
         if enabled:

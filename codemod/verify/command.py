@@ -13,7 +13,7 @@ import click
 
 from codemod.cli import PROFILE_NAMES, build_options
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
-from codemod.model.startup import heavy_import
+from codemod.model.startup import importing_torch
 from codemod.results import FileResult
 from codemod.verify.outcome import EXIT_ERROR, FileVerification, exit_code, render_json, render_text
 
@@ -28,9 +28,9 @@ class VerifyFailed(click.ClickException):
 
 
 def _verify_module() -> types.ModuleType:
-    """`codemod.verify.run`, which imports torch (seconds; see `codemod.model.heavy_import`)."""
+    """`codemod.verify.run`, which imports torch (seconds; see `codemod.model.startup`)."""
     try:
-        with heavy_import():
+        with importing_torch():
             import codemod.verify.run
     except ModuleNotFoundError as error:
         if error.name != "torch":
@@ -159,7 +159,6 @@ def verify(paths: tuple[str, ...], profiles: tuple[str, ...], targets: tuple[str
     verifications = verify_paths(paths, list(dict.fromkeys(profiles)) or list(PROFILE_NAMES), targets, device,
                                  chosen_dtype)
     click.echo(render_json(verifications) if output_format == "json" else render_text(verifications), nl=False)
-    for verification in verifications:
-        if verification.error is not None:
-            click.echo(f"error: {verification.path}: {verification.error}", err=True)
+    for path, error in dict.fromkeys((v.path, v.error) for v in verifications if v.error is not None):
+        click.echo(f"error: {path}: {error}", err=True)  # once, not once per profile
     raise SystemExit(exit_code(verifications))
