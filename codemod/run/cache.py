@@ -1,6 +1,6 @@
 """Results of earlier runs, keyed by everything that decides a result, so that none can be stale.
 
-The key hashes the file's bytes, the profile and the targets; entries live in a directory named
+The key hashes the file's bytes, the profile, the targets and the entry points; entries live in a directory named
 after a fingerprint of the code that computes results (this package's sources, libcst's version,
 the Python version). The path is not part of the key: the same bytes give the same result anywhere.
 An entry is a checksum line and a `marshal` payload (plain values only; `json` alone would take 1 ms
@@ -9,8 +9,10 @@ or is not of the expected shape is a miss, never an error. The payload is read o
 holds, and the cache lives in the user's own directory, so nothing else should write it.
 
 Even so an entry is not trusted with new bytes: it holds where `.contiguous()` calls (and the
-parentheses they need) go, and a hit rebuilds the new bytes from the file's own, so that the worst
-a forged entry can do is insert `.contiguous()`.
+parentheses they need) go, and a hit rebuilds the new bytes from the file's own and passes them through
+the check every fresh rewrite passes (`verify_insertions`: the result parses, and its syntax tree is
+the old one but for `.contiguous()` calls). The worst a forged entry can do is insert `.contiguous()`
+calls where the syntax allows them, in places the profile would not.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ except ImportError:  # pragma: no cover - other interpreters
 
 import codemod
 from codemod.results import FileResult, SiteResult, TargetResult
-from codemod.run.process import INSERTED_TEXT, Job, decode
+from codemod.run.process import INSERTED_TEXT, Job, decode, verify_insertions
 
 PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(codemod.__file__))
 CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
@@ -235,6 +237,8 @@ class ResultCache:
         text, codec = decode(job.data)
         new_text = rebuild(text, inserted)
         if new_text is None or new_text.count(INSERTED_TEXT) - text.count(INSERTED_TEXT) != reported:
+            return None
+        if verify_insertions(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
             return None
         return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
 

@@ -1,6 +1,7 @@
 """A cache entry is not trusted with code: it holds where `.contiguous()` calls go, a hit rebuilds the new
 bytes from the file's own, and an entry that would insert anything else, even with its checksum
-recomputed, is a miss. The worst a forged entry can do is insert `.contiguous()`."""
+recomputed, is a miss, and so is one whose result would not parse. The worst a forged entry can do is
+insert `.contiguous()` where the syntax allows it."""
 
 from __future__ import annotations
 
@@ -55,6 +56,9 @@ FORGERIES: dict[str, Callable[[dict[str, Any]], None]] = {
     "negative-offset": lambda payload: _insertions(payload).__setitem__(0, [-5, ".contiguous()"]),
     "offset-not-an-integer": lambda payload: _insertions(payload).__setitem__(0, [1.5, ".contiguous()"]),
     "fewer-calls-than-reported": lambda payload: _insertions(payload).pop(),
+    # Balanced, counted and only `.contiguous()` calls, but the file no longer parses.
+    "calls-at-the-start": lambda payload: payload.update(
+        insertions=[[0, ".contiguous()" * len(_insertions(payload))]]),
 }
 
 
@@ -79,14 +83,18 @@ def test_a_forged_entry_is_a_miss_and_fix_writes_the_real_rewrite(forgery: str, 
     assert (tree / "t.py").read_bytes() == NEW
 
 
-def test_the_worst_a_forged_entry_can_do_is_insert_contiguous(tree: Path, own_cache: Path, cli: Cli) -> None:
-    """Every call moved to the start of the file: balanced, counted, and only `.contiguous()` calls."""
+def test_the_worst_a_forged_entry_can_do_is_insert_contiguous_where_it_parses(
+    tree: Path, own_cache: Path, cli: Cli
+) -> None:
+    """The first call moved from the end of its statement onto a name inside it: it parses, so it is written."""
     cli("check", "tree")
     [entry] = _entries(own_cache)
-    _rewrite_entry(entry, lambda payload: payload.update(
-        insertions=[[0, ".contiguous()" * len(_insertions(payload))]]))
+    text = OLD.decode()
+    moved = text.rindex("self.dim", 0, _insertions(marshal.loads(entry.read_bytes().partition(b"\n")[2]))[0][0])
+    _rewrite_entry(entry, lambda payload: _insertions(payload)[0].__setitem__(0, moved + len("self.dim")))
     cli("fix", "tree")
     written = (tree / "t.py").read_bytes()
+    assert written != NEW and b"self.dim.contiguous()" in written
     assert written.replace(b".contiguous()", b"") == OLD.replace(b".contiguous()", b"")
 
 
