@@ -19,7 +19,7 @@ from codemod.model.load import Loaded, LoadError, load
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Recording, recording
 from codemod.model.shape import ForwardPath, Shape
-from codemod.model.variants import ORIGINAL, Variant, VariantError, make_variants
+from codemod.model.variants import ORIGINAL, Variant, VariantError, Variants, make_variants
 
 META = torch.device("meta")
 
@@ -80,19 +80,22 @@ def explain_file(
     data: bytes | None = None,
     in_checkout: bool = True,
     entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
+    variants: Variants | None = None,
 ) -> Explanation:
     """Record the original file and each profile's rewrite of it on each path, at `shape`, on the meta device.
 
     `data`: the module's bytes, when they are not (yet) what `path` holds; `path` still places it in its checkout.
+    `variants`: made already (`make_variants` of `profiles`), else made here.
     """
-    try:
-        data = path.read_bytes() if data is None else data
-    except OSError as error:
-        raise ExplainError(f"cannot read {path}: {error.strerror or error}") from error
-    try:
-        variants = make_variants(str(path), data, profiles, entry_points=entry_points)
-    except VariantError as error:
-        raise ExplainError(str(error)) from error
+    if variants is None:
+        try:
+            data = path.read_bytes() if data is None else data
+        except OSError as error:
+            raise ExplainError(f"cannot read {path}: {error.strerror or error}") from error
+        try:
+            variants = make_variants(str(path), data, profiles, entry_points=entry_points)
+        except VariantError as error:
+            raise ExplainError(str(error)) from error
     runs: list[Run] = []
     notes: list[str] = []
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -9,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
-from codemod.model.startup import importing_torch
+from codemod.model.startup import alongside_torch_import, importing_torch
 
 EXIT_ERROR = 2
 DEFAULT_SIZES = REAL
@@ -23,6 +25,18 @@ class ExplainFailed(click.ClickException):
     """Shown as `Error: ...` on stderr, with the exit code of check and fix for errors."""
 
     exit_code = EXIT_ERROR
+
+
+def _analysis_module() -> types.ModuleType:
+    """`codemod.explain.analysis`, which imports torch (seconds; see `codemod.model.startup`)."""
+    try:
+        with importing_torch():
+            import codemod.explain.analysis
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise ExplainFailed("explain runs the forwards with torch: pip install 'contiguify[explain]'") from error
+    return codemod.explain.analysis
 
 
 def _size_options(command: F) -> F:
@@ -69,35 +83,40 @@ def explain(
     sibling modules it imports from its checkout. What cannot be imported here is replaced by stubs
     (named on stderr); stubbed attention functions are served by PyTorch's sdpa."""
     from codemod.config import ConfigError, Projects
+    from codemod.options import PROFILE_NAMES
 
     project = Projects().for_file(str(path))
     if isinstance(project, ConfigError):
         raise ExplainFailed(str(project))
-    try:
-        with importing_torch():
-            from codemod.explain.analysis import ExplainError, explain_file
-    except ModuleNotFoundError as error:
-        if error.name != "torch":
-            raise
-        raise ExplainFailed("explain runs the forwards with torch: pip install 'contiguify[explain]'") from error
-    from codemod.explain.report import render_json, render_text
-    from codemod.rewrite.profiles import all_profiles
-
-    known = list(all_profiles())
-    unknown = [name for name in profiles if name not in known]
+    unknown = [name for name in profiles if name not in PROFILE_NAMES]
     if unknown:
-        raise click.BadParameter(f"unknown profile {unknown[0]!r}; known: {', '.join(known)}", param_hint="--profile")
-    chosen_profiles = list(dict.fromkeys(profiles)) or known
+        raise click.BadParameter(f"unknown profile {unknown[0]!r}; known: {', '.join(PROFILE_NAMES)}",
+                                 param_hint="--profile")
+    chosen_profiles = list(dict.fromkeys(profiles)) or list(PROFILE_NAMES)
     chosen_humans = sorted({int(count) for count in humans}) or sorted(PATH_OF_HUMANS)
     shape = Shape(dim=dim, heads=heads, enc_dim=enc_dim, enc_tokens=enc_tokens,
                   frames=frames, height=height, width=width)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ExplainFailed(f"cannot read {path}: {error.strerror or error}") from error
+    from codemod.match.patterns import DEFAULT_TARGETS
+    from codemod.model.variants import VariantError, make_variants
+
+    make = functools.partial(make_variants, str(path), data, chosen_profiles, DEFAULT_TARGETS, project.entry_points)
+    try:
+        variants, analysis = alongside_torch_import(make, _analysis_module)
+    except VariantError as error:
+        raise ExplainFailed(str(error)) from error
+    from codemod.explain.report import render_json, render_text
+
     click.echo(f"note: importing {path} and running its module-level code (and its siblings')", err=True)
     try:
-        explanation = explain_file(
+        explanation = analysis.explain_file(
             path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], shape, dtype,
-            in_checkout=not bare, entry_points=project.entry_points,
+            in_checkout=not bare, entry_points=project.entry_points, variants=variants,
         )
-    except ExplainError as error:
+    except analysis.ExplainError as error:
         raise ExplainFailed(str(error)) from error
     for note in explanation.notes:
         click.echo(f"note: {note}", err=True)

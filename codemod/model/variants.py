@@ -7,7 +7,7 @@ calls it sees. Rewrites go through `rewrite`, the one entry point `contiguify fi
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
@@ -31,6 +31,14 @@ class Variant:
     name: str
     data: bytes
     sites: Mapping[SourcePosition, str] = field(default_factory=dict, compare=False)
+
+    def __reduce__(self) -> tuple[Callable[..., Variant], tuple[str, bytes, dict[SourcePosition, str]]]:
+        """Pickled with its sites as a dict (a read-only mapping proxy does not pickle)."""
+        return _restored, (self.name, self.data, dict(self.sites))
+
+
+def _restored(name: str, data: bytes, sites: dict[SourcePosition, str]) -> Variant:
+    return Variant(name, data, types.MappingProxyType(sites))
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import multiprocessing
-import sys
+import functools
 import types
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from typing import NamedTuple
 
 import click
 
 from codemod.cli import PROFILE_NAMES, build_options
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
-from codemod.model.startup import importing_torch
+from codemod.model.startup import alongside_torch_import, importing_torch
 from codemod.results import FileResult
 from codemod.verify.outcome import EXIT_ERROR, FileVerification, exit_code, render_json, render_text
 
@@ -89,30 +87,11 @@ def rewrite_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequen
     return list(found.values())
 
 
-def _rewrite_while_torch_loads(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str],
-                               ) -> tuple[list[Rewrites], types.ModuleType]:
-    """The rewrites, and `codemod.verify.run` with torch imported: at once where processes fork.
-
-    Importing torch takes seconds and the rewrites (libcst) about one more; a forked process rewrites
-    while this one imports, so on two cores the rewrites cost next to nothing.
-    """
-    if "fork" not in multiprocessing.get_all_start_methods() or "torch" in sys.modules:
-        return rewrite_paths(paths, profiles, targets), _verify_module()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        pending = pool.submit(rewrite_paths, paths, profiles, targets)
-        try:
-            module = _verify_module()
-        except BaseException:
-            pending.cancel()
-            raise
-        return pending.result(), module
-
-
 def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str], device: str, dtype: str,
                  ) -> list[FileVerification]:
     """Each file with targets under `paths`, rewritten in memory by each profile and verified, file by file."""
     build_options(None, targets, None, "text", False, 1, False)  # bad targets are refused before any work
-    files, run = _rewrite_while_torch_loads(paths, profiles, targets)
+    files, run = alongside_torch_import(functools.partial(rewrite_paths, paths, profiles, targets), _verify_module)
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():

@@ -130,7 +130,7 @@ def test_cuda_without_a_cuda_device_is_an_error(invoke: Invoke, checkout: Path) 
 
 
 def test_a_fresh_process_rewrites_while_torch_imports_and_reports_the_same(invoke: Invoke, tmp_path: Path) -> None:
-    """In a process without torch the rewrites run in a forked worker (see `_rewrite_while_torch_loads`);
+    """In a process without torch the rewrites run in a forked worker (see `alongside_torch_import`);
     here, with torch imported, they run in this process. Both must give the same report."""
     pytest.importorskip("einops", reason="the fixture imports einops")
     files = [CHECKOUT, ROOT / "fixtures" / "vendor"]
