@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import types
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from codemod import __version__
 from codemod.match.patterns import TargetSyntaxError, parse_targets
-from codemod.options import PROFILE_NAMES as PROFILE_NAMES  # re-exported: the commands' choices
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
+from codemod.options import PROFILE_NAMES as PROFILE_NAMES  # re-exported: the commands' choices
 from codemod.results import FileResult
 
 if TYPE_CHECKING:
@@ -23,6 +24,25 @@ EXIT_CLEAN, EXIT_CHANGED, EXIT_ERROR = 0, 1, 2
 
 F = TypeVar("F", bound=Callable[..., Any])
 Veto = Callable[[FileResult], "str | None"]
+
+
+class CommandFailed(click.ClickException):
+    """Shown as `Error: ...` on stderr, with the exit code for errors."""
+
+    exit_code = EXIT_ERROR
+
+
+def import_needing_torch(module: str, command: str) -> types.ModuleType:
+    """`module`, which imports torch (seconds; see `codemod.model.startup`); without torch, what to install."""
+    from codemod.model.startup import importing_torch
+
+    try:
+        with importing_torch():
+            return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        raise CommandFailed(f"{command} runs the forwards with torch: pip install 'contiguify[explain]'") from error
 
 
 def _common_options(command: F) -> F:

@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from codemod.cli import CommandFailed, import_needing_torch
 from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
-from codemod.model.startup import alongside_torch_import, importing_torch
+from codemod.model.startup import alongside_torch_import
 
-EXIT_ERROR = 2
 DEFAULT_SIZES = REAL
 DEFAULT_DTYPE = "bf16"
 PATH_OF_HUMANS: dict[int, ForwardPath] = {SINGLE.speakers: SINGLE, TWO.speakers: TWO}
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class ExplainFailed(click.ClickException):
-    """Shown as `Error: ...` on stderr, with the exit code of check and fix for errors."""
-
-    exit_code = EXIT_ERROR
-
-
-def _analysis_module() -> types.ModuleType:
-    """`codemod.explain.analysis`, which imports torch (seconds; see `codemod.model.startup`)."""
-    try:
-        with importing_torch():
-            import codemod.explain.analysis
-    except ModuleNotFoundError as error:
-        if error.name != "torch":
-            raise
-        raise ExplainFailed("explain runs the forwards with torch: pip install 'contiguify[explain]'") from error
-    return codemod.explain.analysis
 
 
 def _size_options(command: F) -> F:
@@ -87,7 +68,7 @@ def explain(
 
     project = Projects().for_file(str(path))
     if isinstance(project, ConfigError):
-        raise ExplainFailed(str(project))
+        raise CommandFailed(str(project))
     unknown = [name for name in profiles if name not in PROFILE_NAMES]
     if unknown:
         raise click.BadParameter(f"unknown profile {unknown[0]!r}; known: {', '.join(PROFILE_NAMES)}",
@@ -99,15 +80,16 @@ def explain(
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ExplainFailed(f"cannot read {path}: {error.strerror or error}") from error
+        raise CommandFailed(f"cannot read {path}: {error.strerror or error}") from error
     from codemod.match.patterns import DEFAULT_TARGETS
     from codemod.model.variants import VariantError, make_variants
 
     make = functools.partial(make_variants, str(path), data, chosen_profiles, DEFAULT_TARGETS, project.entry_points)
     try:
-        variants, analysis = alongside_torch_import(make, _analysis_module)
+        variants, analysis = alongside_torch_import(make, functools.partial(
+            import_needing_torch, "codemod.explain.analysis", "explain"))
     except VariantError as error:
-        raise ExplainFailed(str(error)) from error
+        raise CommandFailed(str(error)) from error
     from codemod.explain.report import render_json, render_text
 
     click.echo(f"note: importing {path} and running its module-level code (and its siblings')", err=True)
@@ -117,7 +99,7 @@ def explain(
             in_checkout=not bare, entry_points=project.entry_points, variants=variants,
         )
     except analysis.ExplainError as error:
-        raise ExplainFailed(str(error)) from error
+        raise CommandFailed(str(error)) from error
     for note in explanation.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(render_json(explanation) if output_format == "json" else render_text(explanation), nl=False)

@@ -9,32 +9,18 @@ from typing import NamedTuple
 
 import click
 
-from codemod.cli import PROFILE_NAMES, build_options
+from codemod.cli import PROFILE_NAMES, CommandFailed, build_options, import_needing_torch
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
-from codemod.model.startup import alongside_torch_import, importing_torch
+from codemod.model.startup import alongside_torch_import
 from codemod.results import FileResult
-from codemod.verify.outcome import EXIT_ERROR, FileVerification, exit_code, render_json, render_text
+from codemod.verify.outcome import FileVerification, exit_code, render_json, render_text
 
 RUNS_CODE_NOTE = "note: verify imports and runs the code of the files it checks (as pytest does); run it only on code you trust"
 DTYPE_NAMES = ("bf16", "fp16", "fp32")
 
 
-class VerifyFailed(click.ClickException):
-    """Shown as `Error: ...` on stderr, with the exit code for errors."""
-
-    exit_code = EXIT_ERROR
-
-
 def _verify_module() -> types.ModuleType:
-    """`codemod.verify.run`, which imports torch (seconds; see `codemod.model.startup`)."""
-    try:
-        with importing_torch():
-            import codemod.verify.run
-    except ModuleNotFoundError as error:
-        if error.name != "torch":
-            raise
-        raise VerifyFailed("verify runs the forwards with torch: pip install 'contiguify[explain]'") from error
-    return codemod.verify.run
+    return import_needing_torch("codemod.verify.run", "verify")
 
 
 def veto_unverified(
@@ -95,7 +81,7 @@ def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequenc
     import torch
 
     if device == "cuda" and not torch.cuda.is_available():
-        raise VerifyFailed("--device cuda: torch sees no CUDA device here")
+        raise CommandFailed("--device cuda: torch sees no CUDA device here")
     verifications: list[FileVerification] = []
     noted = False
     for rewrites in files:

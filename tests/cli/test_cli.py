@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from codemod.cli import cli, main
+from codemod.cli import main
 from codemod.rewrite.profiles import get_profile
 from codemod.run.process import rewrite
+from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -36,13 +36,6 @@ def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(CHECKOUT, copy)
     monkeypatch.chdir(tmp_path)
     return copy
-
-
-def invoke(*args: str, input: bytes | None = None) -> tuple[int, bytes, str]:
-    result = CliRunner().invoke(cli, list(args), input=input)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout_bytes, result.stderr
 
 
 def test_check_prints_a_diff_and_exits_1_without_writing(checkout: Path) -> None:
@@ -195,3 +188,14 @@ def test_a_decode_error_names_the_codec_the_line_and_the_byte(declared: str, cod
     else:
         assert code == 2
         assert f"error: wanvideowrapper/declared.py: cannot decode as {codec} at line 3 (byte 0x81): " in err
+
+
+@pytest.mark.parametrize("command", ["explain", "verify"])
+def test_explain_and_verify_without_torch_say_what_to_install(command: str) -> None:
+    """torch blocked in a fresh process: exit 2 with the install line, no traceback."""
+    script = ("import sys; sys.modules['torch'] = None; from codemod.cli import main; "
+              f"sys.exit(main([{command!r}, {str(CASES / 'jan2026.in.py')!r}]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 2, done.stderr
+    assert f"Error: {command} runs the forwards with torch: pip install 'contiguify[explain]'" in done.stderr
+    assert "Traceback" not in done.stderr

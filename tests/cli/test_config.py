@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from codemod.run.process import rewrite
-from click.testing import CliRunner
-
-from codemod.cli import cli
+from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -19,13 +17,6 @@ ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
 FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
 MINE = b"class Mine:\n    def forward(self, x):\n        x = x.reshape(B, N, C)\n        return x\n"
 SMALL = MINE.replace(b"Mine", b"SingleStreamMultiAttention")  # one seed site: quick to parse
-
-
-def invoke(*args: str, input: bytes | None = None) -> tuple[int, bytes, str]:
-    result = CliRunner().invoke(cli, list(args), input=input)
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout_bytes, result.stderr
 
 
 def checkout(path: Path, pyproject: str | bytes | None = None, files: dict[str, bytes] | None = None) -> Path:

@@ -12,25 +12,17 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from codemod.cli import cli
 from codemod.match.entry_points import ENTRY_POINTS, entry_point_from_config, find_entry_point, with_builtins
 from codemod.rewrite.profiles import get_profile
 from codemod.run.process import rewrite
+from tests.cli_runner import invoke
 from tests.fixture_cases import FIXTURES, cases
 
 VENDOR = FIXTURES / "vendor"
 CASE = next(case for case in cases() if case.checkout == "vendor")
 ENTRY_SITES = [site.id for site in get_profile("boundary").sites() if site.id.startswith("boundary.attention-")]
 DECLARATION = (VENDOR / "pyproject.toml").read_text()
-
-
-def invoke(*args: str) -> tuple[int, bytes, str]:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout_bytes, result.stderr
 
 
 @pytest.fixture

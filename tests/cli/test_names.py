@@ -13,9 +13,7 @@ from pathlib import Path
 import pytest
 
 from codemod.run.process import rewrite
-from click.testing import CliRunner
-
-from codemod.cli import cli
+from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -35,13 +33,6 @@ NAMES: dict[str, bytes] = {
     "tab": b"tab\there.py",
     "escape-byte": b"esc\x1bape.py",
 }
-
-
-def invoke(*args: str) -> tuple[int, bytes, str]:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout_bytes, result.stderr
 
 
 def git(repo: Path, *args: str, input: bytes | None = None) -> bytes:

@@ -11,21 +11,12 @@ from pathlib import Path
 import pytest
 
 from codemod.run.process import rewrite
-from click.testing import CliRunner
-
-from codemod.cli import cli
+from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
 FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
-
-
-def invoke(*args: str) -> tuple[int, bytes, str]:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stdout_bytes, result.stderr
 
 
 @pytest.fixture
