@@ -18,6 +18,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -50,7 +51,8 @@ def alongside_torch_import(work: Callable[[], T], importer: Callable[[], M]) -> 
     """`work()` and `importer()` (which imports torch) at once, each result as if run one after the other.
 
     `work` runs in a forked process where processes fork and torch is not imported yet (a process
-    that has initialised CUDA must not fork); `work`, its result and its exceptions must pickle.
+    that has initialised CUDA must not fork); `work`, its result and its exceptions must pickle. If that
+    process dies, `work` runs again here, as where processes do not fork.
     """
     if "fork" not in multiprocessing.get_all_start_methods() or "torch" in sys.modules:
         return work(), importer()
@@ -61,4 +63,7 @@ def alongside_torch_import(work: Callable[[], T], importer: Callable[[], M]) -> 
         except BaseException:
             pending.cancel()
             raise
-        return pending.result(), imported
+        try:
+            return pending.result(), imported
+        except BrokenProcessPool:  # the forked process died (killed, or crashed): the work is done here instead
+            return work(), imported
