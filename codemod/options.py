@@ -11,7 +11,7 @@ OutputFormat = Literal["text", "json"]
 # Listed without importing the profiles, so that `--help`, config checks and the no-target fast path never
 # import libcst.
 PROFILE_NAMES = profile_names()
-# Parsing takes about 20 s and 1 GiB per MiB of source (benchmarks/speed.py); a target file is some
+# Parsing takes about 15 to 20 s of CPU and 350 MiB per MiB of source (benchmarks/speed.py); a target file is some
 # 15 KiB. Larger files are reported and left alone rather than risking the machine's memory.
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
 
