@@ -133,46 +133,6 @@ def test_explain_and_verify_use_the_declaration(vendor: Path) -> None:
     assert statuses == {"equal"}
 
 
-MALFORMED = {
-    "not-tables": ('entry-points = ["fused_attention"]', "tool.contiguify.entry-points must be an array of tables"),
-    "no-layout": ('[[tool.contiguify.entry-points]]\nnames = ["f"]', "tool.contiguify.entry-points[0]: names and "
-                                                                      "layout are required"),
-    "bad-layout": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "BLHD"',
-                   "tool.contiguify.entry-points[0]: layout must be one of"),
-    "unknown-key": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\nname = "f"',
-                    "tool.contiguify.entry-points[0]: unknown key name"),
-    "self-method": ('[[tool.contiguify.entry-points]]\nnames = ["self.attn"]\nlayout = "B L H D"',
-                    "a method of self is never an entry point"),
-    "every-call": ('[[tool.contiguify.entry-points]]\nnames = ["*.*"]\nlayout = "B L H D"', "its last part must name the function"),
-    "not-a-name": ('[[tool.contiguify.entry-points]]\nnames = ["f(q)"]\nlayout = "B L H D"', "is not a dotted name"),
-    "two-keywords": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\nkeywords = ["q", "k"]',
-                     "keywords must name q, k and v"),
-    "packed-flag": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\npacked = "yes"',
-                    "packed must be true or false"),
-    "layout-if": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\n'
-                  'layout-if = [{keyword = "mode", value = [1], layout = "B H L D"}]', "layout-if.value must be"),
-}
-
-
-@pytest.mark.parametrize("case", MALFORMED)
-def test_a_malformed_declaration_is_an_error_naming_file_and_key_and_the_run_goes_on(
-    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    text, message = MALFORMED[case]
-    for name in ("bad", "good"):
-        shutil.copytree(VENDOR, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (tmp_path / "bad" / "pyproject.toml").write_text(f"[tool.contiguify]\n{text}\n".replace(
-        "[tool.contiguify]\n[[", "[["))
-    before = (tmp_path / "bad" / CASE.path).read_bytes()
-    code, _, err = invoke("fix", "bad", "good")
-    assert code == 2 and "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith("error: bad/pyproject.toml: ") and message in errors[0], err
-    assert (tmp_path / "bad" / CASE.path).read_bytes() == before
-    assert "rewrote good/multitalk/multitalk.py" in err
-
-
 def test_explain_refuses_a_malformed_declaration(vendor: Path) -> None:
     pytest.importorskip("torch", reason="explain runs the forwards with torch")
     (vendor / "pyproject.toml").write_text('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "BLHD"\n')
