@@ -32,8 +32,8 @@ import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.stubs import StubModule

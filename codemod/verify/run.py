@@ -23,8 +23,8 @@ import torch
 
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, build, torch_dtype
-from codemod.model.paths import forward_inputs, paths, run_forward
 from codemod.model.load import LoadError, load, replaced
+from codemod.model.paths import forward_inputs, paths, run_forward
 from codemod.model.record import entry_point_targets
 from codemod.model.shape import SMALL, Shape
 from codemod.model.variants import ORIGINAL, Variant

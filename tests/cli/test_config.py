@@ -70,8 +70,8 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
                                  "tool.contiguify.entry-points[0]: keywords must name q, k and v"),
     "entry-point-packed-string": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\npacked = "yes"\n',
                                   "tool.contiguify.entry-points[0]: packed must be true or false"),
-    "entry-point-layout-if-list": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\n'
-                                   'layout-if = [{keyword = "mode", value = [1], layout = "B H L D"}]\n',
+    "entry-point-layout-if-list": (('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\n'
+                                    'layout-if = [{keyword = "mode", value = [1], layout = "B H L D"}]\n'),
                                    "tool.contiguify.entry-points[0]: layout-if.value must be"),
     "entry-point-second-bad": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\n[[tool.contiguify.entry-points]]\nnames = ["g"]\n',
                                "tool.contiguify.entry-points[1]: names and layout are required"),

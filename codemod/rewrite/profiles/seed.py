@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import libcst as cst
 
 from codemod.match.calls import entry_point_of
-from codemod.match.entry_points import EntryPoint
 from codemod.match.chains import contiguous_of
+from codemod.match.entry_points import EntryPoint
 from codemod.match.targets import TargetMethod
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
 from codemod.rewrite.sites import VIEW_OR_RESHAPE, ChainSite, Phase, match_sites
