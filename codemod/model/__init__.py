@@ -33,8 +33,10 @@ attention forwards through this package (needs torch, except `shape`, `sites` an
   `Boundary(line, call, arg, contiguous, dense, aligned16, shape, stride, layout)`, `.contiguous_calls`),
   `entry_point_targets(module, table)`, `is_dense`, `is_aligned16`.
 - `sites`: `site_positions(...)`, `SourcePosition`.
+- `startup`: `importing_torch()` (collector frozen after torch's import), `alongside_torch_import(work, importer)`
+  (the rewrites in a forked process while torch imports); free of torch.
 
 The entry points (which callables hand q, k, v to a kernel, in which layout) are one table,
-`codemod.match.entry_points.ENTRY_POINTS`; pass `entry_points=(*extra, *ENTRY_POINTS)` to `load` and
-`recording` to extend it.
+`codemod.match.entry_points.ENTRY_POINTS`; a project's own come first (`with_builtins(extra)`, as
+`codemod.config` builds `Project.entry_points`): pass that table to `make_variants`, `load` and `recording`.
 """
