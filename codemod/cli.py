@@ -268,9 +268,9 @@ def _list_entry_points() -> None:
     project = Projects().for_directory(os.curdir)
     if isinstance(project, ConfigError):
         raise click.UsageError(str(project))
-    declared = len(project.entry_points) - len(ENTRY_POINTS)
-    for index, entry in enumerate(project.entry_points):
-        source = os.path.relpath(project.pyproject) if index < declared and project.pyproject else "built-in"
+    origin = os.path.relpath(project.pyproject) if project.pyproject else "built-in"
+    sources = [(origin, entry) for entry in project.declared_entry_points] + [("built-in", e) for e in ENTRY_POINTS]
+    for source, entry in sources:
         keywords = ",".join(entry.keywords) or "-"
         layout = entry.layout + "".join(f" ({key}={value!r}: {then})" for key, value, then in entry.layout_if)
         click.echo(f"{source}\t{entry.label}\t{layout}{' packed' if entry.packed else ''}\t{','.join(entry.names)}\t"

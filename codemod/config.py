@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from codemod.match.entry_points import ENTRY_POINTS, EntryPoint, entry_point_from_config, with_builtins
+from codemod.match.entry_points import EntryPoint, entry_point_from_config, with_builtins
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
 from codemod.options import DEFAULT_MAX_FILE_SIZE, PROFILE_NAMES, Options
 
@@ -46,8 +46,12 @@ class Project:
     strict: bool
     exclude: tuple[str, ...]
     max_file_size: int = DEFAULT_MAX_FILE_SIZE
-    # The project's `entry-points` ahead of the built-in table (see codemod.match.entry_points).
-    entry_points: tuple[EntryPoint, ...] = ENTRY_POINTS
+    declared_entry_points: tuple[EntryPoint, ...] = ()  # its `entry-points`
+
+    @property
+    def entry_points(self) -> tuple[EntryPoint, ...]:
+        """The attention calls of this project: its own ahead of the built-in table (codemod.match.entry_points)."""
+        return with_builtins(self.declared_entry_points)
 
     def relative(self, path: str) -> str:
         """`path` relative to the root, with `/` separators."""
@@ -169,7 +173,7 @@ class Projects:
             strict=options.strict if options.strict is not None else table.get("strict", False),
             exclude=(*table.get("exclude", ()), *options.exclude),
             max_file_size=options.max_file_size or table.get("max-file-size", DEFAULT_MAX_FILE_SIZE),
-            entry_points=with_builtins(table.get("entry-points", ())),
+            declared_entry_points=table.get("entry-points", ()),
         )
         self.made.append(project)
         return project
