@@ -8,6 +8,7 @@ runtime recorder wraps these callables to see what reaches the kernel. Users add
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
@@ -177,6 +178,19 @@ def entry_point_from_config(table: Mapping[str, object]) -> EntryPoint:
 def with_builtins(extra: Iterable[EntryPoint]) -> tuple[EntryPoint, ...]:
     """The table a project uses: its own entry points first (they win over a built-in of the same name), then ours."""
     return (*extra, *ENTRY_POINTS)
+
+
+def dotted_name_ast(node: ast.expr) -> str | None:
+    """`xformers.ops.memory_efficient_attention` for the matching `ast` Attribute tree, None for anything else.
+
+    The `ast` twin of `codemod.match.chains.dotted_name`, for code that must not import libcst.
+    """
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = dotted_name_ast(node.value)
+        return None if head is None else f"{head}.{node.attr}"
+    return None
 
 
 def find_entry_point(dotted: str, table: Iterable[EntryPoint] = ENTRY_POINTS) -> EntryPoint | None:

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, find_entry_point
+from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
 from codemod.model.load import replaced
 from codemod.model.sites import SourcePosition
 from codemod.model.stubs import entry_tensors
@@ -238,15 +238,6 @@ class _ContiguousRecorder(TorchFunctionMode):
         )
 
 
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        owner = _dotted(node.value)
-        return None if owner is None else f"{owner}.{node.attr}"
-    return None
-
-
 def _import_homes(tree: ast.Module, package: str | None) -> dict[str, list[tuple[str, str | None]]]:
     """Local name -> (module to import, attribute of it or None) for every import in the file, functions included.
 
@@ -311,7 +302,7 @@ def entry_point_targets(module: types.ModuleType, table: Sequence[EntryPoint] = 
     targets: list[_Target] = []
     seen: set[tuple[int, str]] = set()
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call) or (dotted := _dotted(node.func)) is None:
+        if not isinstance(node, ast.Call) or (dotted := dotted_name_ast(node.func)) is None:
             continue
         entry = find_entry_point(dotted, table)
         if entry is None:

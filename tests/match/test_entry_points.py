@@ -7,14 +7,7 @@ import ast
 import pytest
 
 from codemod.match.contiguous import is_contiguous_ast
-from codemod.match.entry_points import ENTRY_POINTS, LAYOUTS, EntryPoint, find_entry_point
-
-
-def _dotted(node: ast.expr) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    assert isinstance(node, ast.Attribute), ast.dump(node)
-    return f"{_dotted(node.value)}.{node.attr}"
+from codemod.match.entry_points import ENTRY_POINTS, LAYOUTS, EntryPoint, dotted_name_ast, find_entry_point
 
 
 def _outermost_entry_call(example: str) -> ast.Call:
@@ -34,7 +27,9 @@ def test_labels_are_unique() -> None:
 @pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda entry: entry.label)
 def test_example_is_found_as_its_own_entry(entry: EntryPoint) -> None:
     call = _outermost_entry_call(entry.example)
-    assert find_entry_point(_dotted(call.func)) is entry
+    dotted = dotted_name_ast(call.func)
+    assert dotted is not None, ast.dump(call.func)
+    assert find_entry_point(dotted) is entry
 
 
 @pytest.mark.parametrize("entry", ENTRY_POINTS, ids=lambda entry: entry.label)

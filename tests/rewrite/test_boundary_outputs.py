@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, find_entry_point
+from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
 from codemod.run.process import rewrite
 from tests.fixture_cases import Case, cases
 
@@ -47,15 +47,6 @@ def inserted_calls(old: ast.AST, new: ast.AST) -> Iterator[ast.Call]:
                 yield from inserted_calls(old_item, new_item)
 
 
-def _dotted(node: ast.expr) -> str | None:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        head = _dotted(node.value)
-        return None if head is None else f"{head}.{node.attr}"
-    return None
-
-
 def _own_nodes(function: ast.FunctionDef | ast.AsyncFunctionDef) -> Iterator[ast.AST]:
     """The nodes of a function's body, nested functions, lambdas and classes left out."""
     pending: list[ast.AST] = list(function.body)
@@ -72,9 +63,10 @@ def _linear_layers(tree: ast.Module) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-            callee = _dotted(node.value.func) or ""
+            callee = dotted_name_ast(node.value.func) or ""
             for target in node.targets:
-                if isinstance(target, ast.Attribute) and _dotted(target.value) == "self" and callee.endswith("Linear"):
+                if (isinstance(target, ast.Attribute) and dotted_name_ast(target.value) == "self"
+                        and callee.endswith("Linear")):
                     found.add(target.attr)
     return found
 
@@ -101,7 +93,7 @@ def boundary_expressions(
     """Expressions of `function` that enter a kernel: q, k, v of entry-point calls and linear inputs."""
     found: list[ast.expr] = []
     for call in (node for node in _own_nodes(function) if isinstance(node, ast.Call)):
-        name = _dotted(call.func)
+        name = dotted_name_ast(call.func)
         if name is None:
             continue
         keywords = {keyword.arg: keyword.value for keyword in call.keywords if keyword.arg is not None}
