@@ -4,21 +4,19 @@ or by `exclude`, on the command line and under the real pre-commit."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-from codemod.run.process import rewrite
 from click.testing import CliRunner
 
 from codemod.cli import cli
+from codemod.run.process import rewrite
+from tests.precommit import commit_everything, needs_pre_commit, try_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+HOOK_FILES = ("LongCat/layers.py", "multitalk/multitalk.py")  # as pre-commit names a commit's files
 FIXED = rewrite((ROOT / "fixtures" / "cases" / "jan2026.in.py").read_bytes(), "seed").new
 
 # WanVideoWrapper's LongCat/layers.py has its own SingleStreamAttention: forward hands the work to a
@@ -111,46 +109,15 @@ def test_the_checkout_passes_strict_with_its_config(config: str, tmp_path: Path,
 
 
 # The real pre-commit, as a user's repository runs it: the checkout is the repository.
-needs_pre_commit = pytest.mark.skipif(
-    shutil.which("git") is None or shutil.which("pre-commit", path=os.path.dirname(sys.executable)) is None,
-    reason="needs git and pre-commit (the test extra installs pre-commit)",
-)
-
-
-@pytest.fixture(scope="module")
-def environment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PRE_COMMIT_HOME"] = str(tmp_path_factory.mktemp("pre-commit-home"))
-    env.pop("VIRTUAL_ENV", None)
-    return env
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
-
-
-def _hook(repo: Path, hook: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    pre_commit = shutil.which("pre-commit", path=os.path.dirname(sys.executable))
-    assert pre_commit is not None
-    return subprocess.run(
-        [pre_commit, "try-repo", str(ROOT), hook, "--files", "LongCat/layers.py", "multitalk/multitalk.py"],
-        cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False,
-    )
-
-
 @needs_pre_commit
 @pytest.mark.parametrize("config", CONFIGS)
 def test_the_checkout_passes_strict_under_pre_commit(config: str, tmp_path: Path, environment: dict[str, str]) -> None:
     repo = make_checkout(tmp_path / "ComfyUI-WanVideoWrapper", CONFIGS[config])
-    _git(repo, "init", "-q")
-    _git(repo, "config", "user.email", "user@example.com")
-    _git(repo, "config", "user.name", "user")
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-qm", "upstream")
-    first = _hook(repo, "contiguify", environment)
+    commit_everything(repo, "upstream")
+    first = try_repo(repo, "contiguify", environment, *HOOK_FILES)
     assert first.returncode == 1, first.stdout + first.stderr
     assert "files were modified by this hook" in first.stdout
     assert (repo / "multitalk" / "multitalk.py").read_bytes() == FIXED
     for hook in ("contiguify", "contiguify-check"):
-        again = _hook(repo, hook, environment)
+        again = try_repo(repo, hook, environment, *HOOK_FILES)
         assert again.returncode == 0, again.stdout + again.stderr
