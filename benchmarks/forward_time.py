@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import percent, quartiles, time_forward
 from codemod.rewrite import profile_names
 from tests.runtime.harness.checkouts import Checkouts
 from tests.runtime.harness.modes import BF16_SDPA, FP8, Mode, prepare
@@ -29,15 +30,6 @@ from tests.runtime.harness.scenarios import REAL, ForwardPath, build_models, mak
 
 VARIANTS = ("original", *profile_names())
 PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))
-
-
-def time_one(model: torch.nn.Module, inputs: object) -> float:
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    run_forward(model, inputs)  # type: ignore[arg-type]
-    end.record()
-    torch.cuda.synchronize()
-    return float(start.elapsed_time(end))
 
 
 def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, passes: int) -> dict[str, object]:
@@ -58,7 +50,7 @@ def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, pass
         for round_index in range(rounds):
             order = [(round_index + offset) % len(VARIANTS) for offset in range(len(VARIANTS))]
             for index in order:
-                samples[VARIANTS[index]].append(time_one(models[index], inputs))
+                samples[VARIANTS[index]].append(time_forward(models[index], inputs))
         per_pass.append(
             {name: {"median": statistics.median(times), "min": min(times), "max": max(times)} for name, times in samples.items()}
         )
@@ -66,18 +58,9 @@ def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, pass
             collected.extend(t / base for t, base in zip(samples[name], samples["original"]))
     del models, outputs
     torch.cuda.empty_cache()
-    paired = {name: _summary(values) for name, values in ratios.items()}
+    paired = {name: quartiles(values) for name, values in ratios.items()}
     return {"mode": mode.name, "path": path.name, "bitwise_equal_to_original": dict(zip(VARIANTS, bitwise)),
             "passes": per_pass, "ratio_to_original": paired}
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4)
-    return {"median": median, "q1": q1, "q3": q3}
-
-
-def _percent(ratio: dict[str, float]) -> str:
-    return f"{(ratio['median'] - 1) * 100:+.1f}% [{(ratio['q1'] - 1) * 100:+.1f}, {(ratio['q3'] - 1) * 100:+.1f}]"
 
 
 def main() -> int:
@@ -109,7 +92,7 @@ def main() -> int:
             cells.append(" / ".join(f"{one[name]['median']:.2f}" for one in passes))
         paired = result["ratio_to_original"]
         assert isinstance(paired, dict)
-        deltas = [_percent(paired[name]) for name in VARIANTS[1:]]
+        deltas = [percent(paired[name]) for name in VARIANTS[1:]]
         equal = result["bitwise_equal_to_original"]
         assert isinstance(equal, dict)
         print(f"| {result['mode']} | {result['path']} | {' | '.join(cells)} | {' | '.join(deltas)} | {equal['seed']}, {equal['boundary']} |")

@@ -26,13 +26,13 @@ import re
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.timing import percent, quartiles, time_forward
 from codemod.model.build import attention_class, build
 from codemod.model.load import load
 from codemod.model.paths import forward_inputs, paths, run_forward
@@ -51,25 +51,6 @@ def at_call(boundary: Variant) -> Variant | None:
     """The boundary rewrite with `.contiguous()` moved after each transpose it precedes; None when there is none."""
     moved = _DENSE_PLACEMENT.sub(rb"\1.transpose(\2, \3).contiguous()", boundary.data)
     return None if moved == boundary.data else Variant(AT_CALL, moved)
-
-
-def time_one(model: torch.nn.Module, inputs: object) -> float:
-    """Milliseconds of one forward: CUDA events on a GPU, the wall clock elsewhere (the CPU smoke run)."""
-    if not torch.cuda.is_available():
-        start_s = time.perf_counter()
-        run_forward(model, inputs)  # type: ignore[arg-type]
-        return (time.perf_counter() - start_s) * 1000
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    start.record()
-    run_forward(model, inputs)  # type: ignore[arg-type]
-    end.record()
-    torch.cuda.synchronize()
-    return float(start.elapsed_time(end))
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    q1, median, q3 = statistics.quantiles(values, n=4)
-    return {"median": median, "q1": q1, "q3": q3}
 
 
 def bench_case(case: Case, shape: Shape, rounds: int, passes: int, workdir: Path) -> list[dict[str, object]]:
@@ -105,22 +86,18 @@ def bench_case(case: Case, shape: Shape, rounds: int, passes: int, workdir: Path
                 for round_index in range(rounds):
                     for offset in range(len(names)):
                         index = (round_index + offset) % len(names)
-                        samples[names[index]].append(time_one(models[index], inputs.clone()))
+                        samples[names[index]].append(time_forward(models[index], inputs.clone()))
                 per_pass.append({name: statistics.median(times) for name, times in samples.items()})
                 for name in ratios:
                     ratios[name].extend(t / base for t, base in zip(samples[name], samples[names[0]]))
             results.append({
                 "case": case.name, "path": path.name, "stubbed": list(loaded.stubbed),
                 "bitwise_equal_to_original": equal, "pass_medians_ms": per_pass,
-                "ratio_to_original": {name: _summary(values) for name, values in ratios.items()},
+                "ratio_to_original": {name: quartiles(values) for name, values in ratios.items()},
             })
             del models, outputs
             torch.cuda.empty_cache()
     return results
-
-
-def _percent(ratio: dict[str, float]) -> str:
-    return f"{(ratio['median'] - 1) * 100:+.1f}% [{(ratio['q1'] - 1) * 100:+.1f}, {(ratio['q3'] - 1) * 100:+.1f}]"
 
 
 def main() -> int:
@@ -155,7 +132,7 @@ def main() -> int:
         assert isinstance(medians, list) and isinstance(ratios, dict) and isinstance(equal, dict)
         for name in medians[0]:
             times = " / ".join(f"{one[name]:.2f}" for one in medians)
-            cost = _percent(ratios[name]) if name in ratios else ""
+            cost = percent(ratios[name]) if name in ratios else ""
             print(f"| {result['case']} | {result['path']} | {name} | {times} | {cost} | {equal[name]} |")
     stubbed = sorted({stub for result in results for stub in result["stubbed"]})  # type: ignore[attr-defined]
     print(f"\nstubbed (served by the reference kernel in the entry point's layout): {', '.join(stubbed) or 'none'}")
