@@ -192,6 +192,14 @@ def manifest(work: Path) -> list[Version]:
     return found
 
 
+def unpack(pack: Path, work: Path) -> Path:
+    """The trees of a `--pack` archive, extracted under `work`; `work`."""
+    work.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(pack) as archive:
+        archive.extractall(work, filter="data")
+    return work
+
+
 @dataclass(frozen=True)
 class Outcome:
     code: int | None  # None: it ran out of time
@@ -373,10 +381,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = {kind for kind in args.only.split(",") if kind}
     work = args.work.resolve()
     if args.unpack:
-        work.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(args.unpack) as archive:
-            archive.extractall(work, filter="data")
-        chosen = manifest(work)
+        chosen = manifest(unpack(args.unpack, work))
     else:
         chosen = []
     for source in SOURCES:  # a fork's commit that is also upstream's is run once, as upstream's
