@@ -1,7 +1,7 @@
 """The fixture cases and where each one runs: `fixtures/cases/<name>.in.py` and the manifest `cases.toml`.
 
-A case the manifest does not list is a drop-in for the WanVideoWrapper checkout's `multitalk/multitalk.py`
-that imports and runs there as it stands (the runtime suite's variants). A listed case names the mini
+A case the manifest does not list is a drop-in for `multitalk/multitalk.py` of the WanVideoWrapper node in the
+ComfyUI checkout (`WRAPPER`) that imports and runs there as it stands (the runtime suite's variants). A listed case names the mini
 checkout it runs in and its path there, or no checkout: a bare file, loaded on its own with its imports
 stubbed. Free of torch.
 """
@@ -20,9 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "fixtures"
 CASES = FIXTURES / "cases"
 MANIFEST = "cases.toml"
-CHECKOUTS = ("wanvideowrapper", "comfyui", "meigen", "wan2gp", "vendor")
-DROP_IN_CHECKOUT = "wanvideowrapper"
-DROP_IN_PATH = PurePosixPath("multitalk/multitalk.py")
+CHECKOUTS = ("comfyui", "meigen", "wan2gp", "vendor")
+# WanVideoWrapper as users have it: a custom node, in a folder whose name is no identifier, in a ComfyUI tree.
+WRAPPER_NODE = PurePosixPath("custom_nodes/ComfyUI-WanVideoWrapper")
+WRAPPER = FIXTURES / "comfyui" / WRAPPER_NODE
+DROP_IN_CHECKOUT = "comfyui"
+DROP_IN_PATH = WRAPPER_NODE / "multitalk/multitalk.py"
 _KEYS = {"checkout": str, "path": str, "bundled": bool, "shape": str}
 
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixture_cases import WRAPPER
+
 ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+CHECKOUT = WRAPPER
 
 _numbers = itertools.count()
 

@@ -21,11 +21,11 @@ from codemod.model.record import Boundary, Recording, recording
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.rewrite import profile_names
 from codemod.run.process import rewrite
-from tests.fixture_cases import cases
+from tests.fixture_cases import WRAPPER, cases
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
-CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
+CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
 SMALL_OPTIONS = ["--dim", "64", "--heads", "4", "--enc-dim", "32", "--enc-tokens", "8",
                  "--frames", "3", "--height", "4", "--width", "4"]

@@ -17,11 +17,13 @@ from codemod.results import FileResult
 from codemod.run import process, runner
 from codemod.run.process import MAX_NESTING, Job, nesting_problem, rewrite_bytes
 
+from tests.fixture_cases import WRAPPER
+
 from .conftest import CASES, JAN2026_SEED, ROOT, all_files
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 # The file ends without a newline, as upstream's does: one is added so that what a test appends is a line of its own.
-MULTITALK = (ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py").read_bytes() + b"\n"
+MULTITALK = (WRAPPER / "multitalk" / "multitalk.py").read_bytes() + b"\n"
 
 # Expressions `depth` levels deep, one per way Python nests: each bracket, and each operator, attribute,
 # call or subscript of a chain, is a level (a conditional and a lambda are two: `if`/`else`, `lambda`/`:`).

@@ -18,10 +18,11 @@ from codemod.rewrite import profile_names
 from codemod.run.process import rewrite
 from codemod.verify.command import RUNS_CODE_NOTE
 from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
+from tests.fixture_cases import WRAPPER
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
-CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+CHECKOUT = WRAPPER
 
 Invoke = Callable[..., tuple[int, str, str]]
 
