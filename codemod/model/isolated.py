@@ -27,6 +27,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 PR_SET_PDEATHSIG = 1
+DEFAULT_TIMEOUT = 300.0  # seconds for one file's imports and runs (a real ComfyUI tree imports in a few)
 
 
 class ChildFailed(Exception):

@@ -11,14 +11,13 @@ import click
 
 from codemod.cli import PROFILE_NAMES, CommandFailed, build_options, import_needing_torch
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
-from codemod.model.isolated import ChildFailed, run_isolated
+from codemod.model.isolated import DEFAULT_TIMEOUT, ChildFailed, run_isolated
 from codemod.model.startup import alongside_torch_import
 from codemod.results import FileResult
 from codemod.verify.outcome import FileVerification, exit_code, not_verified, render_json, render_text
 
 RUNS_CODE_NOTE = "note: verify imports and runs the code of the files it checks (as pytest does); run it only on code you trust"
 DTYPE_NAMES = ("bf16", "fp16", "fp32")
-DEFAULT_TIMEOUT = 300.0  # seconds per file: imports and runs; a real ComfyUI tree imports in a few seconds
 
 
 def _verify_module() -> types.ModuleType:

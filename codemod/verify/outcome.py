@@ -65,6 +65,8 @@ class FileVerification:
         """Why this file and profile does not count as verified (see the module's docstring), or None."""
         if self.error is not None:
             return self.error
+        if self.failures:
+            return "; ".join(self.failures)
         if not self.targets:
             return "no target was run"
         for target in self.targets:
