@@ -52,7 +52,8 @@ def _die_with_parent() -> None:
 
 
 def _stray_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    names = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    return list(dict.fromkeys(names))
 
 
 def _child(work: Callable[[], object], write_end: int) -> None:
@@ -60,7 +61,8 @@ def _child(work: Callable[[], object], write_end: int) -> None:
     try:
         os.setpgid(0, 0)
         _die_with_parent()
-        os.dup2(2, 1)  # what the imported code prints goes to stderr
+        os.dup2(2, 1)  # what the imported code prints goes to stderr, by file descriptor and by sys.stdout
+        sys.stdout = sys.stderr
         try:
             outcome: tuple[str, object] = ("ok", work())
         except SystemExit as exit_:

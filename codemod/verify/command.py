@@ -51,7 +51,7 @@ def check_device(device: str) -> None:
 
 
 def veto_unverified(
-    device: str = "cpu", dtype: str = "fp32", allow_unverified: bool = False
+    device: str = "cpu", dtype: str = "fp32", allow_unverified: bool = False, timeout: float | None = None,
 ) -> Callable[[FileResult, str, Sequence[EntryPoint]], str | None]:
     """For `fix --verify`: why a file changed by `profile` (with the project's `entry_points`) must not be
     written (it could not be run, a run differs or raises anew, or it is not verified), else None."""
@@ -63,7 +63,8 @@ def veto_unverified(
         if not noted:
             click.echo(RUNS_CODE_NOTE, err=True)
             noted = True
-        (verification,) = verify_isolated({profile: result}, device, dtype, entry_points)
+        (verification,) = verify_isolated({profile: result}, device, dtype, entry_points,
+                                          timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
         if verification.error is not None:
             return f"not written: verify could not run it: {verification.error}"
         if verification.failures:
