@@ -61,7 +61,7 @@ class RewrittenLoader(SourceFileLoader):
         self.rewritten = rewritten
         self._warn = warn
 
-    def get_code(self, fullname: str) -> types.CodeType:
+    def get_code(self, fullname: str) -> types.CodeType | None:
         try:
             return self.source_to_code(self.rewritten.data, self.path)
         except (SyntaxError, ValueError) as error:  # checked before, so not expected: fall back all the same
@@ -159,7 +159,8 @@ class ContiguifyFinder:
             return None
         project = self.projects.for_file(origin)
         if isinstance(project, ConfigError):
-            return self._config_error(origin, project)
+            self._config_error(origin, project)
+            return None
         if project.excludes(origin):
             return None
         source = read_source(origin)
