@@ -38,6 +38,8 @@ class ScopedTransformer(cst.CSTTransformer):
     def __init__(self, targets: Sequence[tuple[TargetMethod, str]]) -> None:
         super().__init__()
         self._roles = {id(target.node): (target, role) for target, role in targets}
+        # The `if` / `try` / `with` ... statements that lead to a target class.
+        self._containers = {id(container) for target, _ in targets for container in target.containers}
         self._records: dict[int, list[SiteResult]] = {
             id(target.node): [] for target, _ in targets
         }
@@ -52,6 +54,7 @@ class ScopedTransformer(cst.CSTTransformer):
             and isinstance(node, cst.BaseStatement)
             and not isinstance(node, cst.ClassDef)
             and id(node) not in self._roles
+            and id(node) not in self._containers
         ):
             return False
         return super().on_visit(node)
@@ -139,9 +142,29 @@ def rewrite_module_source(
 ) -> tuple[str, tuple[TargetResult, ...]]:
     """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
     module = cst.parse_module(source)
-    targets = find_targets(module, patterns)
-    if not targets:
+    found = find_targets(module, patterns)
+    if not found:
         return source, ()
+    targets = [target for target in found if target.enclosing_function is None]
     transformer = profile.transformer([(target, profile.role_of(target)) for target in targets], entry_points)
-    new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
-    return new_module.code, transformer.results(profile)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    new_module = wrapper.visit(transformer)
+    results = transformer.results(profile)
+    if len(targets) < len(found):
+        positions = wrapper.resolve(PositionProvider)
+        results = tuple(sorted(
+            (*results, *(_out_of_reach(target, profile, positions[target.node].start.line)
+                         for target in found if target.enclosing_function is not None)),
+            key=lambda result: result.line,
+        ))
+    return new_module.code, results
+
+
+def _out_of_reach(target: TargetMethod, profile: Profile, line: int) -> TargetResult:
+    """A target method in a class that a function defines: every site missing, with the reason."""
+    assert target.enclosing_function is not None
+    function = target.enclosing_function.name.value
+    reason = f"its class is defined inside the function {function}(), which contiguify does not rewrite"
+    role = profile.role_of(target)
+    sites = tuple(SiteResult(info.id, None, "missing", reason) for info in profile.sites_for(role))
+    return TargetResult(target.class_name, target.method_name, line, role, sites)
