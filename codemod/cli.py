@@ -151,7 +151,7 @@ def _strict_failure(result: FileResult, projects: Projects) -> bool:
 
 
 def _finish(results: Sequence[FileResult], options: Options, projects: Projects, *, wrote: bool,
-            changed_is_failure: bool) -> int:
+            changed_is_failure: bool, reverted: bool = False) -> int:
     from codemod.report.text import file_lines, summary_line, unmatched_target_lines
 
     if options.output_format == "json":
@@ -159,11 +159,11 @@ def _finish(results: Sequence[FileResult], options: Options, projects: Projects,
 
         click.echo(render_json(results), nl=False)
     for result in results:
-        for line in file_lines(result, wrote=wrote):
+        for line in file_lines(result, wrote=wrote, reverted=reverted):
             click.echo(line, err=True)
     for line in unmatched_target_lines(results, projects):
         click.echo(line, err=True)
-    click.echo(summary_line(results, wrote=wrote), err=True)
+    click.echo(summary_line(results, wrote=wrote, reverted=reverted), err=True)
     if any(result.error is not None for result in results):
         return EXIT_ERROR
     if changed_is_failure and any(result.changed for result in results):
@@ -177,13 +177,21 @@ class _Commands(click.Group):
     """`explain` and `verify` are imported when asked for: check and fix, run on every commit, never load them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "explain", "verify"])
+        return sorted([*super().list_commands(ctx), "comfyui", "explain", "revert", "verify"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "explain":
             from codemod.explain.command import explain
 
             return explain
+        if cmd_name == "revert":
+            from codemod.revert_command import revert
+
+            return revert
+        if cmd_name == "comfyui":
+            from codemod.comfyui.command import comfyui
+
+            return comfyui
         if cmd_name == "verify":
             from codemod.verify.command import verify
 
