@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from codemod.match.patterns import TargetPattern
+from codemod.match.patterns import TargetPattern, python_name
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _methods(class_node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
 
 
 def _base_names(class_node: cst.ClassDef) -> list[str]:
-    return [arg.value.value for arg in class_node.bases if isinstance(arg.value, cst.Name)]
+    return [python_name(arg.value.value) for arg in class_node.bases if isinstance(arg.value, cst.Name)]
 
 
 class _SuperCallFinder(cst.CSTVisitor):
@@ -92,16 +92,16 @@ class _SuperCallFinder(cst.CSTVisitor):
         func = node.func
         if (
             isinstance(func, cst.Attribute)
-            and func.attr.value == self.method_name
+            and python_name(func.attr.value) == self.method_name
             and isinstance(func.value, cst.Call)
             and isinstance(func.value.func, cst.Name)
-            and func.value.func.value == "super"
+            and python_name(func.value.func.value) == "super"
         ):
             self.found = True
 
 
 def _calls_super(method: cst.FunctionDef) -> bool:
-    finder = _SuperCallFinder(method.name.value)
+    finder = _SuperCallFinder(python_name(method.name.value))
     method.visit(finder)
     return finder.found
 
@@ -114,7 +114,7 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
     found = list(_classes(module.body))
     where = {id(item.node): item for item in found}
     classes = [item.node for item in found]
-    by_name = {item.node.name.value: item.node for item in found if item.function is None}
+    by_name = {python_name(item.node.name.value): item.node for item in found if item.function is None}
     chosen: dict[int, TargetMethod] = {}
 
     def add(class_node: cst.ClassDef, method: cst.FunctionDef) -> None:
@@ -122,13 +122,14 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
             return
         item = where[id(class_node)]
         chosen[id(method)] = TargetMethod(
-            class_node.name.value, method.name.value, method, class_node, _ancestors(class_node, by_name),
+            python_name(class_node.name.value), python_name(method.name.value), method, class_node,
+            _ancestors(class_node, by_name),
             item.containers, item.function,
         )
         if _calls_super(method) and item.function is None:
             for base in (by_name[name] for name in _base_names(class_node) if name in by_name):
                 for base_method in _methods(base):
-                    if base_method.name.value == method.name.value:
+                    if python_name(base_method.name.value) == python_name(method.name.value):
                         add(base, base_method)
 
     for class_node in classes:
