@@ -129,6 +129,9 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
     try:
         thread = threading.Thread(target=call, name="isolated-call")
         thread.start()
+    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do
+        call()
+        return outcome[0]  # type: ignore[no-any-return]
     finally:
         threading.stack_size(previous)
     thread.join()

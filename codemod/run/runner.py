@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from codemod.config import Project, Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.results import FileResult
-from codemod.run.files import OnWarning, Source, iter_candidates, read_source
+from codemod.run.files import OnWarning, Oversized, Source, iter_candidates, read_source, windows
 from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
 from codemod.run.progress import Progress
 
@@ -93,8 +93,28 @@ def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterato
 def _too_large(job: Job, max_file_size: int) -> FileResult | None:
     if len(job.data) <= max_file_size:
         return None
-    return FileResult(job.path, error=f"too large to parse: {len(job.data):,} bytes, over the limit of "
-                                      f"{max_file_size:,} (max-file-size); left untouched")
+    return FileResult(job.path, error=_too_large_reason(len(job.data), max_file_size))
+
+
+def _too_large_reason(size: int, max_file_size: int) -> str:
+    return f"too large to parse: {size:,} bytes, over the limit of {max_file_size:,} (max-file-size); left untouched"
+
+
+def settle_oversized(job: Job, size: int, max_file_size: int) -> FileResult:
+    """The result of a file over the size limit, searched in bounded windows (`job.data` is not used):
+    binary, too large to parse (it could define a target class), or unchanged, as for any file."""
+    could_define = False
+    try:
+        for window in windows(job.path):
+            settled = settle_without_parsing(job._replace(data=window))
+            if settled is not None and settled.error is not None:  # binary
+                return settled
+            could_define = could_define or settled is None
+    except OSError as error:
+        return FileResult(job.path, error=f"cannot read: {error.strerror or error}")
+    if could_define:
+        return FileResult(job.path, error=_too_large_reason(size, max_file_size))
+    return FileResult(job.path)
 
 
 def _rewrite(
@@ -212,26 +232,29 @@ def run_paths(
     sources: dict[str, Source] = {}
     outside: dict[str, str] = {}
     seen: set[tuple[int, int]] = set()
+    limit = size_limit(projects)
     for candidate in iter_candidates(paths, projects, follow_links=options.follow_links,
                                      on_warning=on_warning):
         if candidate.problem is not None or candidate.project is None:
             slots.append(FileResult(candidate.path, error=candidate.problem))
             continue
-        source = read_source(candidate.path)
+        source = read_source(candidate.path, limit)
+        project = candidate.project
         if isinstance(source, str):
             slots.append(FileResult(candidate.path, error=source))
+        elif isinstance(source, Oversized):
+            job = Job(candidate.path, b"", project.profile, project.targets_for(candidate.path), project.entry_points)
+            slots.append(settle_oversized(job, source.size, limit))
         elif source.identity not in seen:
             seen.add(source.identity)
             sources[candidate.path] = source
             if candidate.outside is not None:
                 outside[candidate.path] = candidate.outside
-            project = candidate.project
             slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path),
                              project.entry_points))
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter,
-                         size_limit(projects)))
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter, limit))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:
