@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from codemod.config import PYPROJECT, REPOSITORY_MARKER, ConfigError, Project, Projects
 
@@ -217,6 +217,12 @@ class Oversized(NamedTuple):
     """A file over the size limit, left unread: its size (`windows` reads it in bounded pieces)."""
 
     size: int
+
+
+@overload
+def read_source(path: str) -> Source | str: ...
+@overload
+def read_source(path: str, limit: int) -> Source | Oversized | str: ...
 
 
 def read_source(path: str, limit: int | None = None) -> Source | Oversized | str:
