@@ -10,6 +10,11 @@ package or module in an ancestor directory of the importing file (ComfyUI's `com
 inside `try: ... except ImportError:` (or a broader handler): that one sees the real ImportError and
 the module's own fallback runs. Nothing is written next to the file: no bytecode, no copies.
 
+As its host would have them: the siblings a variant imports are imported before it (a checkout whose
+modules import each other loads only in that order), a ComfyUI tree is in its CPU mode when the forwards
+run on a CPU, folders inside the file's own package are never import roots (a `gguf/` folder is not the
+`gguf` library), and NumPy is never stubbed (torch itself uses it).
+
 While a variant imports, `torch.compile` and `torch.compiler.disable` are no-ops (see `eager_decorators`).
 Loaded on its own (bytes, or `in_checkout=False`), the packages are empty and every relative import is a stub.
 Everything imported for the load is forgotten again when the `Loaded` is closed.
