@@ -176,8 +176,9 @@ class ContiguifyFinder:
             return None
         if not result.changed or result.new is None:
             if result.targets:
-                self.log(f"{PREFIX}: {display_path(origin)}: already has its .contiguous() calls "
-                         f"(profile {project.profile}); loaded as it is")
+                present = any(site.status == "present" for target in result.targets for site in target.sites)
+                state = "already has its .contiguous() calls" if present else "none of the profile's sites found"
+                self.log(f"{PREFIX}: {display_path(origin)}: {state} (profile {project.profile}); loaded as it is")
             return None
         inserted = sum(target.inserted for target in result.targets)
         rewritten = Rewritten(origin, result.new, project.profile, inserted, cached)
