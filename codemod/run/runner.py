@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from codemod.config import Project, Projects
+from codemod.config import Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.results import FileResult
 from codemod.run.files import OnWarning, Source, iter_candidates, read_source
@@ -159,7 +159,7 @@ def _too_large(job: Job, max_file_size: int) -> FileResult | None:
 
 def _rewrite(
     jobs: Sequence[Job], workers: int, open_cache: Callable[[], ResultCache | None], progress: Progress,
-    max_file_size: int,
+    limits: Sequence[int],
 ) -> list[FileResult]:
     """Prefiltered files at once, then files over the size limit; the cache is opened only when some
     file needs parsing.
@@ -167,7 +167,7 @@ def _rewrite(
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job) or _too_large(job, max_file_size) for job in jobs]
+    settled = [settle_without_parsing(job) or _too_large(job, limit) for job, limit in zip(jobs, limits)]
     heavy = [index for index, result in enumerate(settled) if result is None]
     cache = open_cache() if heavy else None
     copies: dict[bytes, list[int]] = {}
@@ -193,7 +193,7 @@ def rewrite_jobs(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[FileResult]:
     """Results in the order of `jobs`: prefiltered files at once, then cached results, then parsing."""
-    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), max_file_size)
+    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), [max_file_size] * len(jobs))
 
 
 def _open_default_cache() -> ResultCache | None:
@@ -243,12 +243,6 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
     return result if reason is None else FileResult(result.path, error=reason, targets=result.targets)
 
 
-def size_limit(projects: Projects) -> int:
-    """One limit for the run: the working directory's project's `max-file-size` (the command line's when given)."""
-    here = projects.for_directory(os.curdir)
-    return here.max_file_size if isinstance(here, Project) else DEFAULT_MAX_FILE_SIZE
-
-
 def run_paths(
     paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
@@ -263,6 +257,7 @@ def run_paths(
     projects = projects or Projects(options)
     reporter = Progress.for_terminal() if progress else Progress(None)
     slots: list[FileResult | Job] = []
+    limits: list[int] = []  # each job's own project's max-file-size
     sources: dict[str, Source] = {}
     outside: dict[str, str] = {}
     seen: set[tuple[int, int]] = set()
@@ -282,10 +277,11 @@ def run_paths(
             project = candidate.project
             slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path),
                              project.entry_points))
+            limits.append(project.max_file_size)
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
     done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter,
-                         size_limit(projects)))
+                         limits))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:
