@@ -46,6 +46,9 @@ MODULE_LEVEL = [
     pytest.param("if TORCH2:\n    {}\n", id="if"),
     pytest.param("if a:\n    pass\nelif b:\n    pass\nelse:\n    {}\n", id="else-after-elif"),
     pytest.param("with context():\n    {}\n", id="with"),
+    pytest.param("for name in names:\n    {}\n", id="for"),
+    pytest.param("while not done:\n    {}\n    break\n", id="while"),
+    pytest.param("match version:\n    case 2:\n        {}\n", id="match-case"),
     pytest.param("if a:\n    try:\n        {}\n    except ImportError:\n        pass\n", id="try-in-if"),
     pytest.param("class Outer:\n    if a:\n        {}\n", id="if-in-a-class"),
 ]
