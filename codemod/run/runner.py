@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from codemod.config import Project, Projects
+from codemod.config import Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.results import FileResult
 from codemod.run.files import OnWarning, Oversized, Source, iter_candidates, read_source, windows
@@ -119,7 +119,7 @@ def settle_oversized(job: Job, size: int, max_file_size: int) -> FileResult:
 
 def _rewrite(
     jobs: Sequence[Job], workers: int, open_cache: Callable[[], ResultCache | None], progress: Progress,
-    max_file_size: int,
+    limits: Sequence[int],
 ) -> list[FileResult]:
     """Prefiltered files at once, then files over the size limit; the cache is opened only when some
     file needs parsing.
@@ -127,7 +127,7 @@ def _rewrite(
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job) or _too_large(job, max_file_size) for job in jobs]
+    settled = [settle_without_parsing(job) or _too_large(job, limit) for job, limit in zip(jobs, limits)]
     cache = open_cache() if None in settled else None
     # Files with the same bytes and settings (vendored copies) are looked up once and parsed once.
     copies: dict[Job, list[int]] = {}
@@ -159,7 +159,7 @@ def rewrite_jobs(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[FileResult]:
     """Results in the order of `jobs`: prefiltered files at once, then cached results, then parsing."""
-    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), max_file_size)
+    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), [max_file_size] * len(jobs))
 
 
 def _open_default_cache() -> ResultCache | None:
@@ -209,12 +209,6 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
     return result if reason is None else FileResult(result.path, error=reason, targets=result.targets)
 
 
-def size_limit(projects: Projects) -> int:
-    """One limit for the run: the working directory's project's `max-file-size` (the command line's when given)."""
-    here = projects.for_directory(os.curdir)
-    return here.max_file_size if isinstance(here, Project) else DEFAULT_MAX_FILE_SIZE
-
-
 def run_paths(
     paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
@@ -229,22 +223,22 @@ def run_paths(
     projects = projects or Projects(options)
     reporter = Progress.for_terminal() if progress else Progress(None)
     slots: list[FileResult | Job] = []
+    limits: list[int] = []  # each job's own project's max-file-size
     sources: dict[str, Source] = {}
     outside: dict[str, str] = {}
     seen: set[tuple[int, int]] = set()
-    limit = size_limit(projects)
     for candidate in iter_candidates(paths, projects, follow_links=options.follow_links,
                                      on_warning=on_warning):
         if candidate.problem is not None or candidate.project is None:
             slots.append(FileResult(candidate.path, error=candidate.problem))
             continue
-        source = read_source(candidate.path, limit)
         project = candidate.project
+        source = read_source(candidate.path, project.max_file_size)
         if isinstance(source, str):
             slots.append(FileResult(candidate.path, error=source))
         elif isinstance(source, Oversized):
             job = Job(candidate.path, b"", project.profile, project.targets_for(candidate.path), project.entry_points)
-            slots.append(settle_oversized(job, source.size, limit))
+            slots.append(settle_oversized(job, source.size, project.max_file_size))
         elif source.identity not in seen:
             seen.add(source.identity)
             sources[candidate.path] = source
@@ -252,9 +246,10 @@ def run_paths(
                 outside[candidate.path] = candidate.outside
             slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path),
                              project.entry_points))
+            limits.append(project.max_file_size)
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter, limit))
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter, limits))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:

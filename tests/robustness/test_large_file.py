@@ -96,3 +96,25 @@ def test_a_malformed_limit_in_pyproject_is_a_usage_error(value: str, tree: Path,
     outcome = cli("check", "small.py")
     assert outcome.code == 2
     assert "max-file-size must be" in outcome.err
+
+
+@pytest.mark.parametrize("cwd", ["inside", "above", "elsewhere", "another checkout"])
+def test_the_limit_is_the_files_own_projects(cwd: str, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `strict` checkout refuses its file wherever the run starts; `lax` has no limit of its own."""
+    for name, settings, size in (("strict", f"max-file-size = {LIMIT}\n", LIMIT), ("lax", "", 2 * LIMIT)):
+        (tmp_path / name / "pkg").mkdir(parents=True)
+        (tmp_path / name / "pyproject.toml").write_text(f"[tool.contiguify]\n{settings}")
+        (tmp_path / name / "pkg" / "big.py").write_bytes(_large(size))
+    (tmp_path / "elsewhere").mkdir()
+    here = {"inside": tmp_path / "strict" / "pkg", "above": tmp_path, "elsewhere": tmp_path / "elsewhere",
+            "another checkout": tmp_path / "lax"}[cwd]
+    monkeypatch.chdir(here)
+    strict, lax = tmp_path / "strict" / "pkg" / "big.py", tmp_path / "lax" / "pkg" / "big.py"
+    outcome = cli("check", str(strict), str(lax))
+    assert outcome.code == 2
+    assert _reason(strict.stat().st_size, LIMIT) in outcome.err
+    # One error, the strict file's (by its size); the lax one, twice as large, is rewritten.
+    assert [line for line in outcome.err.splitlines() if line.startswith("error:")] == [
+        line for line in outcome.err.splitlines() if _reason(strict.stat().st_size, LIMIT) in line
+    ]
+    assert outcome.out.count("diff --git") == 1
