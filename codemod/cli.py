@@ -104,11 +104,13 @@ def _warn(path: str, reason: str) -> None:
 
 
 def _run(
-    paths: Sequence[str], options: Options, *, write: bool, verify: bool = False
+    paths: Sequence[str], options: Options, *, write: bool, verify: bool = False, allow_unverified: bool = False,
+    timeout: float | None = None,
 ) -> tuple[list[FileResult], bytes | None, Projects]:
     """Results, the bytes read from stdin when the only path is `-`, and where each file's settings came from.
 
-    `verify`: each change is run before it is written, with its own project's profile (see `run_paths`).
+    `verify`: each change is run before it is written, with its own project's profile (see `run_paths`);
+    only verified files are written, unless `allow_unverified`.
     """
     from codemod.config import ConfigError, Project, Projects
     from codemod.run.process import Job
@@ -119,7 +121,7 @@ def _run(
     if verify:
         from codemod.verify.command import veto_unverified
 
-        unverified = veto_unverified()
+        unverified = veto_unverified(allow_unverified=allow_unverified, timeout=timeout)
 
         def veto(result: FileResult) -> str | None:
             project = projects.for_file(result.path)
@@ -149,7 +151,7 @@ def _strict_failure(result: FileResult, projects: Projects) -> bool:
 
 
 def _finish(results: Sequence[FileResult], options: Options, projects: Projects, *, wrote: bool,
-            changed_is_failure: bool) -> int:
+            changed_is_failure: bool, reverted: bool = False) -> int:
     from codemod.report.text import file_lines, summary_line, unmatched_target_lines
 
     if options.output_format == "json":
@@ -157,11 +159,11 @@ def _finish(results: Sequence[FileResult], options: Options, projects: Projects,
 
         click.echo(render_json(results), nl=False)
     for result in results:
-        for line in file_lines(result, wrote=wrote):
+        for line in file_lines(result, wrote=wrote, reverted=reverted):
             click.echo(line, err=True)
     for line in unmatched_target_lines(results, projects):
         click.echo(line, err=True)
-    click.echo(summary_line(results, wrote=wrote), err=True)
+    click.echo(summary_line(results, wrote=wrote, reverted=reverted), err=True)
     if any(result.error is not None for result in results):
         return EXIT_ERROR
     if changed_is_failure and any(result.changed for result in results):
@@ -175,13 +177,21 @@ class _Commands(click.Group):
     """`explain` and `verify` are imported when asked for: check and fix, run on every commit, never load them."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*super().list_commands(ctx), "explain", "verify"])
+        return sorted([*super().list_commands(ctx), "comfyui", "explain", "revert", "verify"])
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name == "explain":
             from codemod.explain.command import explain
 
             return explain
+        if cmd_name == "revert":
+            from codemod.revert_command import revert
+
+            return revert
+        if cmd_name == "comfyui":
+            from codemod.comfyui.command import comfyui
+
+            return comfyui
         if cmd_name == "verify":
             from codemod.verify.command import verify
 
@@ -223,18 +233,24 @@ def check(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...],
 @_common_options
 @click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
 @click.option("--verify", "verify_first", is_flag=True,
-              help="Run each changed file's forwards, original and rewritten (this imports and runs the code; "
-                   "needs torch), and write only files where nothing differs or raises anew; the others are "
-                   "errors, with the reason.")
+              help="Run each changed file's forwards, original and rewritten (this imports and runs the code, "
+                   "in a child process; needs torch), and write only verified files: every target has a path "
+                   "that ran to the end with equal results; the others are errors, with the reason.")
+@click.option("--allow-unverified", is_flag=True,
+              help="With --verify: also write files that verified nothing (but never one that differs), with a "
+                   "warning each.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="With --verify: time limit per file for its imports and runs (default: 300).")
 def fix(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
         output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool,
         max_file_size: int | None,
-        exit_zero_even_if_changed: bool, verify_first: bool) -> None:
+        exit_zero_even_if_changed: bool, verify_first: bool, allow_unverified: bool, timeout: float | None) -> None:
     """Rewrite files in place (`-`: stdin to stdout). Exit 0: nothing changed, 1: something changed, 2: errors
-    (with --verify: also files left unwritten because verify found a difference or a new error)."""
+    (with --verify: also files left unwritten because verify could not verify them)."""
     options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links,
                             max_file_size)
-    results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first)
+    results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first,
+                                         allow_unverified=allow_unverified, timeout=timeout)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
         stdout = sys.stdout.buffer

@@ -34,4 +34,4 @@ class Options:
     exclude: tuple[str, ...] = ()
     cache: bool = True
     follow_links: bool = False
-    max_file_size: int | None = None  # None: the working directory's project's, else DEFAULT_MAX_FILE_SIZE
+    max_file_size: int | None = None  # None: each file's project's, else DEFAULT_MAX_FILE_SIZE

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +12,7 @@ import click
 
 from codemod.cli import CommandFailed, import_needing_torch
 from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
+from codemod.model.isolated import DEFAULT_TIMEOUT
 from codemod.model.startup import alongside_torch_import
 
 DEFAULT_SIZES = REAL
@@ -38,8 +40,33 @@ def _size_options(command: F) -> F:
     return command
 
 
-@click.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def _explained(explain_file: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`explain_file(...)`, or the message of the `ExplainError` it raised (it runs in a child process)."""
+    from codemod.explain.analysis import ExplainError
+
+    try:
+        return explain_file(*args, **kwargs)
+    except ExplainError as error:
+        return str(error)
+
+
+class _ErrorsAsJson(click.Command):
+    """With `--format json`, a file that cannot be explained is also a document on stdout: `{"file", "error"}`
+    (a report has `shape` and `runs` instead); the error still goes to stderr and the exit code is 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CommandFailed as error:
+            if ctx.params.get("output_format") == "json":
+                file = str(ctx.params["path"])
+                reason = error.message.removeprefix(f"{file}: ")
+                click.echo(json.dumps({"file": file, "error": reason}, indent=2))
+            raise
+
+
+@click.command(cls=_ErrorsAsJson)
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--profile", "profiles", multiple=True, metavar="NAME",
               help="Rewrite to compare with the original; repeatable (default: every profile).")
 @click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in PATH_OF_HUMANS)),
@@ -51,9 +78,11 @@ def _size_options(command: F) -> F:
               help="text: a table per run and a verdict line; json: one document.")
 @click.option("--bare", is_flag=True,
               help="Import PATH on its own: its relative imports are stubbed instead of imported from its checkout.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Time limit for importing PATH and running its forwards.")
 def explain(
     path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str, bare: bool,
-    dim: int, heads: int, enc_dim: int, enc_tokens: int, frames: int, height: int, width: int,
+    timeout: float, dim: int, heads: int, enc_dim: int, enc_tokens: int, frames: int, height: int, width: int,
 ) -> None:
     """Run PATH's attention forwards, original and rewritten, on the meta device (no GPU, no memory) and
     report what reaches each kernel (q, k, v at each attention entry point, in its own layout, and each
@@ -66,6 +95,8 @@ def explain(
     from codemod.config import ConfigError, Projects
     from codemod.options import PROFILE_NAMES
 
+    if not path.is_file():
+        raise CommandFailed(f"{path}: {'is not a regular file' if path.exists() else 'does not exist'}")
     project = Projects().for_file(str(path))
     if isinstance(project, ConfigError):
         raise CommandFailed(str(project))
@@ -93,13 +124,18 @@ def explain(
     from codemod.explain.report import render_json, render_text
 
     click.echo(f"note: importing {path} and running its module-level code (and its siblings')", err=True)
+    work = functools.partial(
+        _explained, analysis.explain_file, path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans],
+        shape, dtype, in_checkout=not bare, entry_points=project.entry_points, variants=variants,
+    )
+    from codemod.model.isolated import ChildFailed, run_isolated
+
     try:
-        explanation = analysis.explain_file(
-            path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], shape, dtype,
-            in_checkout=not bare, entry_points=project.entry_points, variants=variants,
-        )
-    except analysis.ExplainError as error:
-        raise CommandFailed(str(error)) from error
+        explanation = run_isolated(work, timeout)
+    except ChildFailed as failure:
+        raise CommandFailed(f"{path}: cannot run its code: {failure}") from failure
+    if isinstance(explanation, str):
+        raise CommandFailed(explanation)
     for note in explanation.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(render_json(explanation) if output_format == "json" else render_text(explanation), nl=False)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from codemod.match.patterns import python_name
+
 Position = tuple[int, int]
 """(line, column) of a node, as libcst's PositionProvider gives them."""
 
@@ -67,7 +69,7 @@ def value_kind(node: cst.BaseExpression, resolve: Resolve = _no_names) -> str | 
         if isinstance(node, kind):
             return description
     if isinstance(node, cst.Name):
-        return _CONSTANTS.get(node.value) or resolve(node)
+        return _CONSTANTS.get(python_name(node.value)) or resolve(node)
     if isinstance(node, cst.IfExp):
         return value_kind(node.body, resolve) or value_kind(node.orelse, resolve)
     if isinstance(node, cst.BooleanOperation):
@@ -83,15 +85,15 @@ def value_kind(node: cst.BaseExpression, resolve: Resolve = _no_names) -> str | 
             return "a bool"
         return None
     if isinstance(node, cst.Attribute):
-        return _TENSOR_ATTRIBUTES.get(node.attr.value)
+        return _TENSOR_ATTRIBUTES.get(python_name(node.attr.value))
     if isinstance(node, cst.Subscript):
         container = value_kind(node.value, resolve)
         return {"a size": "a number", "a string": "a string"}.get(container or "")
     if isinstance(node, cst.Call):
         if isinstance(node.func, cst.Name):
-            return _BUILTINS.get(node.func.value)
+            return _BUILTINS.get(python_name(node.func.value))
         if isinstance(node.func, cst.Attribute):
-            return _TENSOR_QUERIES.get(node.func.attr.value)
+            return _TENSOR_QUERIES.get(python_name(node.func.attr.value))
     return None
 
 
@@ -143,7 +145,7 @@ class MethodScan(cst.CSTVisitor):
     def reaching(self, name: str, position: Position, loops: tuple[int, ...]) -> list[Binding]:
         """Bindings of `name` that may reach a use at `position`: those before it, and those in a loop around it."""
         return [
-            binding for binding in self.bindings.get(name, [])
+            binding for binding in self.bindings.get(python_name(name), [])
             if binding.position <= position or set(binding.loops) & set(loops)
         ]
 
@@ -152,7 +154,7 @@ class MethodScan(cst.CSTVisitor):
         known: str | None = None,
     ) -> None:
         binding = Binding(value, position, self.start(at)[0], tuple(self._loops), known)
-        self.bindings.setdefault(name, []).append(binding)
+        self.bindings.setdefault(python_name(name), []).append(binding)
 
     def _bind_target(
         self, target: cst.BaseExpression, value: cst.BaseExpression | None, at: cst.CSTNode,
@@ -176,14 +178,14 @@ class MethodScan(cst.CSTVisitor):
         elif isinstance(target, cst.StarredElement):
             self._bind_target(target.value, None, at, "a list")
         elif isinstance(target, (cst.Subscript, cst.Attribute)) and isinstance(target.value, cst.Name):
-            self.changed.setdefault(target.value.value, at)
+            self.changed.setdefault(python_name(target.value.value), at)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self._bind_target(node.name, None, node)
+        self._bind_target(node.name, None, node, "a function")
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self._bind_target(node.name, None, node)
+        self._bind_target(node.name, None, node, "a class")
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -225,23 +227,34 @@ class MethodScan(cst.CSTVisitor):
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
         if node.name is not None:
-            self._bind_target(node.name.name, None, node.name)
+            self._bind_target(node.name.name, None, node.name, "an exception")
 
     def visit_Del(self, node: cst.Del) -> None:
         self._bind_target(node.target, None, node)
 
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            self._bind_alias(alias, "a module")
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        for alias in node.names if not isinstance(node.names, cst.ImportStar) else ():
+            self._bind_alias(alias, None)  # `from m import q` may import a tensor
+        return False
+
+    def _bind_alias(self, node: cst.ImportAlias, known: str | None) -> None:
         bound: cst.BaseExpression = node.asname.name if node.asname is not None else node.name
         while isinstance(bound, cst.Attribute):  # `import a.b` binds `a`
             bound = bound.value
         if isinstance(bound, cst.Name):
-            self._bind_target(bound, None, node)
+            self._bind_target(bound, None, node, known)
 
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.append((node, tuple(self._loops)))
         func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.attr.value in LIST_CHANGES:
-            self.changed.setdefault(func.value.value, node)
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and python_name(func.attr.value) in LIST_CHANGES):
+            self.changed.setdefault(python_name(func.value.value), node)
 
 
 def _elements(value: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:

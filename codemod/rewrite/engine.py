@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -141,7 +142,8 @@ def rewrite_module_source(
     source: str, profile: Profile, patterns: Sequence[TargetPattern], entry_points: Sequence[EntryPoint] = ENTRY_POINTS
 ) -> tuple[str, tuple[TargetResult, ...]]:
     """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
-    module = cst.parse_module(source)
+    parsed, restore = _for_libcst(source)
+    module = cst.parse_module(parsed)
     found = find_targets(module, patterns)
     if not found:
         return source, ()
@@ -157,7 +159,43 @@ def rewrite_module_source(
                          for target in found if target.enclosing_function is not None)),
             key=lambda result: result.line,
         ))
-    return new_module.code, results
+    return restore(new_module.code), results
+
+
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+# Indentation up to its last form feed: Python counts the columns after it alone.
+_FORM_FEED_INDENT = re.compile(r"[ \t\f]*\f")
+
+
+def _for_libcst(source: str) -> tuple[str, Callable[[str], str]]:
+    """`source` as libcst gives it back byte for byte, and what puts the rest back into its output.
+
+    libcst 1.x loses two things that Python accepts: a final line end that is a lone `\r` (a file
+    with old Mac line ends), and form feeds in a line's indentation (it drops them, or copies them
+    to the next lines). Lines keep their number through a rewrite (insertions add no line), so the
+    indentation taken off each line goes back on the same line.
+    """
+    final = "\r" if source.endswith("\r") else ""
+    body = source[:len(source) - len(final)]
+    if "\f" not in body:
+        return body, lambda code: code + final
+    parts = _LINE_END.split(body)  # lines at even indexes, their ends between them
+    taken: dict[int, str] = {}
+    for index in range(0, len(parts), 2):
+        match = _FORM_FEED_INDENT.match(parts[index])
+        if match is not None:
+            taken[index] = match.group()
+            parts[index] = parts[index][match.end():]
+
+    def restore(code: str) -> str:
+        lines = _LINE_END.split(code)
+        if len(lines) != len(parts):  # not a rewrite of these lines: left for the insertions-only check to refuse
+            return code + final
+        for index, prefix in taken.items():
+            lines[index] = prefix + lines[index]
+        return "".join(lines) + final
+
+    return "".join(parts), restore
 
 
 def _out_of_reach(target: TargetMethod, profile: Profile, line: int) -> TargetResult:

@@ -22,7 +22,7 @@ import marshal
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 try:  # built into CPython; `hashlib` would load OpenSSL first, 2 ms of a 50 ms cached run
@@ -184,11 +184,17 @@ def rebuild(old: str, entry: Any) -> str | None:
     return "".join(pieces)
 
 
+def _warn_unwritable(reason: str) -> None:
+    sys.stderr.write(f"warning: {reason}; going on without it\n")
+
+
 class ResultCache:
     """Maps a job (bytes, profile, targets) to its result; lookups and stores never raise."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, on_unwritable: Callable[[str], None] | None = None) -> None:
+        """`on_unwritable`: told, once, why the directory cannot be written (default: a warning on stderr)."""
         self.root = root
+        self.on_unwritable = on_unwritable or _warn_unwritable
         self._directory: str | None = None
         self._created = False
         self._unwritable = False  # said once, then not tried again
@@ -277,8 +283,7 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
             self._unwritable = True
-            sys.stderr.write(f"warning: cannot write the result cache in {self.root}: {error.strerror or error}; "
-                             "going on without it\n")
+            self.on_unwritable(f"cannot write the result cache in {self.root}: {error.strerror or error}")
 
     def _mark_root(self) -> None:
         """Tell backup tools and git that the directory holds a cache, as other tools' caches do."""

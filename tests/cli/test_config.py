@@ -64,6 +64,19 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
                                 "tool.contiguify.entry-points[0]: names: 'self.attn': a method of self is never"),
     "entry-point-any-name": ('[[tool.contiguify.entry-points]]\nnames = ["*.*"]\nlayout = "B L H D"\n',
                              "tool.contiguify.entry-points[0]: names: '*.*': its last part must name the function"),
+    **{
+        f"entry-point-{label}": (
+            f'[tool.contiguify]\nprofile = "boundary"\n[[tool.contiguify.entry-points]]\nnames = ["{name}"]\n'
+            'layout = "B L H D"\n',
+            f"tool.contiguify.entry-points[0]: names: '{name}' matches the {kind} `{word}`, which is never an attention",
+        )
+        for label, name, kind, word in (
+            ("tensor-method", "*.view", "tensor operation", "view"),
+            ("tensor-method-wildcard", "*.resh?pe", "tensor operation", "reshape"),
+            ("builtin", "range", "builtin", "range"),
+            ("torch-function", "torch.cat", "tensor operation", "cat"),
+        )
+    },
     "entry-point-not-a-name": ('[[tool.contiguify.entry-points]]\nnames = ["f(q)"]\nlayout = "B L H D"\n',
                                "tool.contiguify.entry-points[0]: names: 'f(q)' is not a dotted name"),
     "entry-point-two-keywords": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\nkeywords = ["q", "k"]\n',
@@ -148,6 +161,7 @@ EXCLUDES = {
     "directory from dot": "./multitalk",
     "path from dot": "./multitalk/./multitalk.py",
     "doubled slash": "multitalk//multitalk.py",
+    "any depth": "**/multitalk",
 }
 
 

@@ -50,6 +50,7 @@ from codemod.match.calls import linear_attributes
 from codemod.match.chains import contiguous_of, dotted_name
 from codemod.match.contiguous import is_contiguous_cst
 from codemod.match.entry_points import TENSOR_NAMES, EntryPoint, Layout, find_entry_point
+from codemod.match.patterns import python_name
 from codemod.match.targets import TargetMethod
 from codemod.results import SiteStatus
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
@@ -197,7 +198,8 @@ class _Planner:
             seen.add((name, binding.position))
             description = binding.known
             if description is None and binding.value is not None:
-                description = value_kind(binding.value, lambda inner: self._resolved(inner, binding.loops, seen))
+                loops_there = binding.loops
+                description = value_kind(binding.value, lambda inner: self._resolved(inner, loops_there, seen))
             if description is not None:
                 return description, binding
         return None
@@ -226,7 +228,7 @@ class _Planner:
 
     def attention(self, call: cst.Call, entry: EntryPoint, loops: tuple[int, ...]) -> Iterator[_Placement]:
         name = dotted_name(call.func)
-        literals = {arg.keyword.value: _literal(arg.value) for arg in call.args if arg.keyword is not None}
+        literals = {python_name(arg.keyword.value): _literal(arg.value) for arg in call.args if arg.keyword is not None}
         layout = entry.layout_for(literals)
         rank = _SEPARATE_AXES.get(layout) if entry.reads_strides else None
         if any(arg.star for arg in call.args):
@@ -235,7 +237,7 @@ class _Planner:
                                  reason=f"{name}(...) takes q, k, v through * or ** arguments")
             return
         positional = [arg.value for arg in call.args if arg.keyword is None]
-        keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+        keywords = {python_name(arg.keyword.value): arg.value for arg in call.args if arg.keyword is not None}
         if entry.packed:
             yield from self.packed(call, entry, positional, keywords, loops, rank)
             return
@@ -280,7 +282,7 @@ class _Planner:
         self, name: str, call: cst.Call
     ) -> tuple[Sequence[cst.BaseElement] | None, tuple[int, ...], str]:
         """The elements of the one list display `name` is bound to in this method, before `call`."""
-        bindings = self.scan.bindings.get(name, [])
+        bindings = self.scan.bindings.get(python_name(name), [])
         if not bindings:
             return None, (), f"`{name}` is not built in this method"
         if len(bindings) > 1:
@@ -290,14 +292,14 @@ class _Planner:
             return None, (), f"`{name}` is not bound to a list display in this method"
         if binding.position >= self.scan.start(call):
             return None, (), f"`{name}` is built after the call that takes it"
-        changed = self.scan.changed.get(name)
+        changed = self.scan.changed.get(python_name(name))
         if changed is not None:
             return None, (), f"`{name}` is changed in this method (line {self.scan.start(changed)[0]})"
         return binding.value.elements, binding.loops, ""
 
     def linear(self, call: cst.Call, attribute: str, loops: tuple[int, ...]) -> _Placement:
         positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-        keywords = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "input"]
+        keywords = [arg for arg in call.args if arg.keyword is not None and python_name(arg.keyword.value) == "input"]
         chosen = positional or keywords
         if not chosen or any(arg.star for arg in call.args):
             return _Placement(LINEAR_SITE, call, "missing", reason=f"self.{attribute}(...) is not given its input")
