@@ -29,6 +29,32 @@ DROP_IN_PATH = WRAPPER_NODE / "multitalk/multitalk.py"
 _KEYS = {"checkout": str, "path": str, "bundled": bool, "shape": str}
 
 
+# The PyPI `gguf` package the node requires (requirements.txt), reduced to the names the node uses: for runs
+# that import the node without stubs (a ComfyUI start), where it is installed.
+GGUF_STAND_IN = """\
+import enum
+
+GGML_QUANT_SIZES = {}
+
+
+class GGMLQuantizationType(enum.IntEnum):
+    BF16 = 30
+
+
+class GGUFReader:
+    def __init__(self, path):
+        self.tensors = []
+"""
+
+
+def installed_packages(directory: Path) -> Path:
+    """A directory holding what a ComfyUI venv has installed for the bundled node and CI lacks (`gguf`); its path."""
+    package = directory / "gguf"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(GGUF_STAND_IN)
+    return directory
+
+
 class ManifestError(ValueError):
     """`cases.toml` is unreadable, or names a case, checkout or key that does not exist."""
 
