@@ -285,8 +285,12 @@ def verdict(entry: dict[str, object], file: Path) -> str:
         reason = f"{first.get('status')}: {_short(str(first.get('detail')), 160, file)}"
         reasons.setdefault(reason, []).append(f"{name} ({first.get('path')})")
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    bare = any("bare" in str(note) for note in entry.get("notes") or [])  # type: ignore[attr-defined]
+    tally += ", imported bare" if bare else ""
     if not reasons:
-        return f"verified ({tally})"
+        # the tool's own verdict where its JSON has one; it must agree with the runs
+        agrees = entry.get("verified", True) is True
+        return f"verified ({tally})" + ("" if agrees else f"; but verify says not: {entry.get('unverified_reason')}")
     why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
     return f"not verified ({tally}): {why}"
 
