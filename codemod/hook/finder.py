@@ -84,6 +84,7 @@ class ContiguifyFinder:
 
     def __init__(self, roots: Sequence[str], options: Options, cache_directory: str | None, log: Log) -> None:
         self.roots = tuple(os.path.realpath(root) for root in roots)
+        self._spellings = tuple({*self.roots, *(os.path.abspath(root) for root in roots)})
         self.options = options
         self.log = log
         self.cache: ResultCache | None = None
@@ -231,10 +232,16 @@ class ContiguifyFinder:
         self._cache_problem = reason
 
     def report_imported(self) -> None:
-        """Say which target modules were imported before the hook was installed: they run as they were loaded."""
+        """Say which target modules were imported before the hook was installed: they run as they were loaded.
+
+        A host has imported a thousand modules by then: only files whose path, as imported, is spelled
+        below a root (as given or resolved) are resolved and looked at.
+        """
         for name, module in list(sys.modules.items()):
             origin = getattr(module, "__file__", None)
             if not isinstance(origin, str) or not origin.endswith(".py"):
+                continue
+            if not any(_inside(origin, root) for root in self._spellings):
                 continue
             if self._watched(os.path.realpath(origin)) is None:
                 continue

@@ -325,7 +325,7 @@ def _only_parentheses_added(old: str, new: str) -> bool:
     text are found by halving (a few insertions in a long file), not character by character.
     """
     extra = Counter(new)
-    extra.subtract(old)
+    extra.subtract(Counter(old))  # a mapping: a string would be counted in Python, character by character
     if +extra != Counter({"(": extra["("], ")": extra["("]}) or -extra:
         return False
     start = new_start = 0
