@@ -1,6 +1,6 @@
 """verify, fix --verify and explain on code that exits, hangs, prints or verifies nothing: a per-file result each.
 
-Each file's code runs in a child process with a time limit (`codemod.model.isolated`); these run the
+Each file's code runs in a child process with a time limit (`codemod.isolation.call_in_fork`); these run the
 commands in this process, as a user's shell runs them, and look at what the run as a whole did.
 """
 
@@ -17,11 +17,11 @@ import pytest
 torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
 from codemod.cli import main
-from codemod.model.isolated import can_isolate
+from codemod.isolation import can_fork
 from codemod.rewrite import profile_names
 from codemod.run.process import rewrite
 
-pytestmark = pytest.mark.skipif(not can_isolate(), reason="needs os.fork")
+pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "fixtures" / "cases" / "port_sdpa.in.py").read_text()  # a bare file: imports nothing unusual
