@@ -43,33 +43,20 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    paths: list[str] = []
-    original = runner.rewrite_candidate
-
-    def recording(job: Job) -> FileResult:
-        paths.append(job.path)
-        return original(job)
-
-    monkeypatch.setattr(runner, "rewrite_candidate", recording)
-    return paths
-
-
 @pytest.mark.parametrize("where", ["option", "pyproject"])
 def test_a_file_over_the_limit_is_reported_and_left_alone(where: str, tree: Path, cli: Cli,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          parsed: Callable[[], list[str]]) -> None:
     arguments = ["fix", "--jobs", "1", "."]
     if where == "option":
         arguments.insert(1, f"--max-file-size={LIMIT}")
     else:
         (tree / "pyproject.toml").write_text(f"[tool.contiguify]\nmax-file-size = {LIMIT}\n")
     before = {name: Snapshot.of(tree / name) for name in ("big.py", "data.py")}
-    parsed = _parsed(monkeypatch)
     outcome = cli(*arguments)
     assert outcome.code == 2
     size = (tree / "big.py").stat().st_size
     assert f"error: big.py: {_reason(size, LIMIT)}\n" in outcome.err
-    assert parsed == ["small.py"]
+    assert parsed() == ["small.py"]
     assert {name: Snapshot.of(tree / name) for name in before} == before
     assert (tree / "small.py").read_bytes() == NEW
 
@@ -79,15 +66,15 @@ def test_the_option_overrides_pyproject(tree: Path, cli: Cli) -> None:
     assert cli("check", f"--max-file-size={LIMIT * 2}", "big.py").code == 1
 
 
-def test_the_default_limit_applies(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_limit_applies(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch,
+                                   parsed: Callable[[], list[str]]) -> None:
     monkeypatch.chdir(tmp_path)
     data = _large(DEFAULT_MAX_FILE_SIZE)
     (tmp_path / "huge.py").write_bytes(data)
-    parsed = _parsed(monkeypatch)
     outcome = cli("check", "huge.py")
     assert (outcome.code, outcome.out) == (2, "")
     assert outcome.err.startswith(f"error: huge.py: {_reason(len(data), DEFAULT_MAX_FILE_SIZE)}\n")
-    assert parsed == []
+    assert parsed() == []
 
 
 def test_standard_input_has_the_same_limit(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
