@@ -7,7 +7,8 @@ child (the parent has imported torch but never initialised CUDA, so the child ma
 child's stdout at stderr, and hands back `work()`'s result, or raises `ChildFailed` with what went
 wrong. The child leads its own process group, which is killed when the work is done, when it runs
 out of time and when the parent is interrupted, so nothing it started outlives it; on Linux it also
-dies with the parent. Free of torch.
+dies with the parent. Its temporary files (the loader's copies of the user's source) go into a
+directory the parent removes afterwards, also when the child was killed. Free of torch.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import contextlib
 import os
 import pickle
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -56,11 +59,15 @@ def _stray_threads() -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _child(work: Callable[[], object], write_end: int) -> None:
-    """In the child: run `work`, send ("ok", result) or ("failed", reason) down the pipe, and end at once."""
+def _child(work: Callable[[], object], write_end: int, scratch: str) -> None:
+    """In the child: run `work`, send ("ok", result) or ("failed", reason) down the pipe, and end at once.
+
+    Temporary files go under `scratch`, which the parent removes, whatever becomes of the child.
+    """
     try:
         os.setpgid(0, 0)
         _die_with_parent()
+        tempfile.tempdir = scratch
         os.dup2(2, 1)  # what the imported code prints goes to stderr, by file descriptor and by sys.stdout
         sys.stdout = sys.stderr
         try:
@@ -118,11 +125,19 @@ def run_isolated(work: Callable[[], T], timeout: float | None) -> T:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
+    scratch = tempfile.mkdtemp(prefix="contiguify-")
+    try:
+        return _run_in_child(work, timeout, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _run_in_child(work: Callable[[], T], timeout: float | None, scratch: str) -> T:
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child ends in _child
         os.close(read_end)
-        _child(work, write_end)
+        _child(work, write_end, scratch)
     os.close(write_end)
     with contextlib.suppress(OSError):
         os.setpgid(pid, pid)  # as the child does: whichever runs first, the group exists before it is killed

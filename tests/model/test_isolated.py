@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +95,17 @@ def test_processes_the_code_started_die_with_it() -> None:
             return
         time.sleep(0.05)  # the killed process is the child's, reaped by init: it may take a moment
     pytest.fail(f"process {pid} outlived the child")
+
+
+def _writes_a_temp_file_and_hangs(where: Path) -> None:
+    directory = tempfile.mkdtemp(prefix="contiguify-")
+    (Path(directory) / "copy.py").write_text("source\n")
+    where.write_text(directory)
+    _hangs()
+
+
+def test_temporary_files_of_a_killed_child_are_removed(tmp_path: Path) -> None:
+    where = tmp_path / "where"
+    with pytest.raises(ChildFailed, match="did not finish"):
+        run_isolated(functools.partial(_writes_a_temp_file_and_hangs, where), 2)
+    assert where.read_text() and not Path(where.read_text()).exists()

@@ -164,3 +164,18 @@ def test_a_file_that_does_not_import_in_its_checkout_is_verified_on_its_own_and_
     code, out, _ = invoke("verify", "--bare", "--format", "json", str(package / "target.py"))
     files = json.loads(out)["files"]
     assert code == 0 and all(file["verified"] and file["notes"] == [] for file in files)
+
+
+def test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    path = tmp_path / "hangs.py"
+    path.write_text(GOOD + "\nwhile True:\n    pass\n")  # after the loader has copied the source
+    code, _, err = invoke("explain", "--timeout", "2", str(path))
+    assert code == 2 and "did not finish within 2 s" in err
+    assert list(temporary.iterdir()) == []
