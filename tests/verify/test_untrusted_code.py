@@ -179,3 +179,24 @@ def test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files(
     code, _, err = invoke("explain", "--timeout", "2", str(path))
     assert code == 2 and "did not finish within 2 s" in err
     assert list(temporary.iterdir()) == []
+
+
+def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(invoke: Invoke, tmp_path: Path) -> None:
+    """As a real August 2025 WanVideoWrapper version: its single-speaker forward miscounts frames (and the
+    multi-speaker class falls through to it), so it runs only on a one-frame video."""
+    path = tmp_path / "miscounts.py"
+    path.write_text(GOOD + (
+        "\n\n_forward = SingleStreamAttention.forward\n\n\n"
+        "def _miscounting(self, x, encoder_hidden_states, shape=None):\n"
+        "    if shape[0] != 1:\n        raise RuntimeError('frames miscounted')\n"
+        "    return _forward(self, x, encoder_hidden_states, shape)\n\n\n"
+        "SingleStreamAttention.forward = _miscounting\n"))
+    code, out, err = invoke("verify", "--format", "json", str(path))
+    assert code == 0, err
+    for file in json.loads(out)["files"]:
+        assert file["verified"]
+        runs = {target["class"]: [(run["path"], run["status"]) for run in target["runs"]] for target in file["targets"]}
+        assert runs == {
+            "SingleStreamAttention": [("single", "same-error"), ("single-1-frame", "equal")],
+            "SingleStreamMultiAttention": [("single", "same-error"), ("two", "equal")],
+        }
