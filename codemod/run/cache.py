@@ -10,7 +10,7 @@ holds, and the cache lives in the user's own directory, so nothing else should w
 
 Even so an entry is not trusted with new bytes: it holds where `.contiguous()` calls (and the
 parentheses they need) go, and a hit rebuilds the new bytes from the file's own and passes them through
-the check every fresh rewrite passes (`verify_insertions`: the result parses, and its syntax tree is
+the check every fresh rewrite passes (`check_insertions_only`: the result parses, and its syntax tree is
 the old one but for `.contiguous()` calls). The worst a forged entry can do is insert `.contiguous()`
 calls where the syntax allows them, in places the profile would not.
 """
@@ -31,8 +31,10 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
 import codemod
+from codemod.decoding import decode
+from codemod.guards import INSERTED_TEXT, check_insertions_only
 from codemod.results import FileResult, SiteResult, TargetResult
-from codemod.run.process import INSERTED_TEXT, Job, decode, verify_insertions
+from codemod.run.job import Job
 
 PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(codemod.__file__))
 CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
@@ -238,7 +240,7 @@ class ResultCache:
         new_text = rebuild(text, inserted)
         if new_text is None or new_text.count(INSERTED_TEXT) - text.count(INSERTED_TEXT) != reported:
             return None
-        if verify_insertions(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
+        if check_insertions_only(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
             return None
         return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
 

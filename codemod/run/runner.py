@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from codemod.config import Project, Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
+from codemod.prefilter import settle_without_parsing
 from codemod.results import FileResult
+from codemod.rewrite.file import rewrite
 from codemod.run.files import OnWarning, Source, iter_candidates, read_source
-from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
+from codemod.run.job import Job
 from codemod.run.progress import Progress
 
 if TYPE_CHECKING:  # multiprocessing takes longer to import than a whole cached run
@@ -38,9 +40,9 @@ WORKER_DIED = "the parser process died"
 
 
 def _rewrite_guarded(job: Job) -> FileResult:
-    """`rewrite_candidate`, with a defect in the rewrite turned into an error for this file alone."""
+    """`rewrite`, with a defect in the rewrite turned into an error for this file alone."""
     try:
-        return rewrite_candidate(job)
+        return rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
     except Exception as error:  # noqa: BLE001 - one file's failure must not end the run
         return FileResult(job.path, error=f"{INTERNAL_ERROR}: {type(error).__name__}: {error}")
 
@@ -167,7 +169,7 @@ def _rewrite(
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job) or _too_large(job, max_file_size) for job in jobs]
+    settled = [settle_without_parsing(job.path, job.data, job.targets) or _too_large(job, max_file_size) for job in jobs]
     heavy = [index for index, result in enumerate(settled) if result is None]
     cache = open_cache() if heavy else None
     copies: dict[bytes, list[int]] = {}
@@ -250,13 +252,13 @@ def size_limit(projects: Projects) -> int:
 
 
 def run_paths(
-    paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
+    paths: Sequence[str], options: Options, *, write: bool, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
     veto: Callable[[FileResult], str | None] | None = None,
 ) -> list[FileResult]:
     """Every file under `paths` once, in order, each with its own project's settings.
 
-    `cache=False`: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
+    `options.cache` False: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
     `projects`: where the settings of each file come from (the caller may want them afterwards).
     `veto`: asked about each change before anything is written (`fix --verify`); see `vetoed`.
     """
@@ -284,7 +286,7 @@ def run_paths(
                              project.entry_points))
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter,
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter,
                          size_limit(projects)))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()

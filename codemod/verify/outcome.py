@@ -1,4 +1,4 @@
-"""What `verify` found, as plain values, and how it is reported (text, JSON) and turned into an exit code.
+"""What `verify` found, as plain values, and how it is reported (text, JSON).
 
 Free of torch: `fix --verify` and the reports use it without loading the model. A run compares one
 target class's forward on one path, original against rewritten, with the same weights and inputs:
@@ -21,8 +21,6 @@ from typing import Literal
 Status = Literal["equal", "differs", "new-error", "same-error", "unverifiable"]
 STATUSES: tuple[Status, ...] = ("equal", "differs", "new-error", "same-error", "unverifiable")
 FAILING: frozenset[Status] = frozenset({"differs", "new-error"})
-
-EXIT_CLEAN, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -71,15 +69,6 @@ def describe(run: PathRun) -> str:
     if run.max_abs_diff is not None:
         parts.insert(0, f"max abs diff {run.max_abs_diff:.6g}")
     return f"{run.status} ({'; '.join(parts)})" if parts else run.status
-
-
-def exit_code(files: Sequence[FileVerification]) -> int:
-    """2 when a file had an error, else 1 when a run differs or raises anew, else 0 (unverifiable runs pass)."""
-    if any(file.error is not None for file in files):
-        return EXIT_ERROR
-    if any(file.failures for file in files):
-        return EXIT_FAILED
-    return EXIT_CLEAN
 
 
 def render_json(files: Sequence[FileVerification]) -> str:

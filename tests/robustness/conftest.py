@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from codemod.cli import main
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -67,7 +67,7 @@ def all_files(root: Path) -> set[str]:
 
 def seed_rewrite(data: bytes) -> bytes:
     """What the seed profile makes of `data`, through the one rewrite entry point."""
-    from codemod.run.process import rewrite
+    from codemod.rewrite.file import rewrite
 
     result = rewrite(data, "seed")
     assert result.new is not None and result.error is None, result.error

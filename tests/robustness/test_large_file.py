@@ -7,13 +7,14 @@ import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from codemod.options import DEFAULT_MAX_FILE_SIZE
 from codemod.results import FileResult
 from codemod.run import runner
-from codemod.run.process import Job
+from codemod.run.job import Job
 
 from .conftest import CASES, Outcome, Snapshot, seed_rewrite
 
@@ -45,13 +46,13 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     paths: list[str] = []
-    original = runner.rewrite_candidate
+    original = runner.rewrite
 
-    def recording(job: Job) -> FileResult:
-        paths.append(job.path)
-        return original(job)
+    def recording(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
+        paths.append(path)
+        return original(data, *settings, path=path, **more)
 
-    monkeypatch.setattr(runner, "rewrite_candidate", recording)
+    monkeypatch.setattr(runner, "rewrite", recording)
     return paths
 
 

@@ -6,19 +6,9 @@ import json
 
 import pytest
 
-from codemod.verify.outcome import (
-    EXIT_CLEAN,
-    EXIT_ERROR,
-    EXIT_FAILED,
-    FileVerification,
-    PathRun,
-    Status,
-    TargetRuns,
-    describe,
-    exit_code,
-    render_json,
-    render_text,
-)
+from codemod.cli.shared import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
+from codemod.cli.verify import exit_code
+from codemod.verify.outcome import FileVerification, PathRun, Status, TargetRuns, describe, render_json, render_text
 
 
 def _file(*statuses: Status, error: str | None = None) -> FileVerification:
@@ -31,8 +21,8 @@ def _file(*statuses: Status, error: str | None = None) -> FileVerification:
     [
         ((), EXIT_CLEAN),
         (("equal", "same-error", "unverifiable"), EXIT_CLEAN),
-        (("equal", "differs"), EXIT_FAILED),
-        (("new-error",), EXIT_FAILED),
+        (("equal", "differs"), EXIT_CHANGED),
+        (("new-error",), EXIT_CHANGED),
     ],
 )
 def test_exit_code_fails_on_differences_and_new_errors_only(statuses: tuple[Status, ...], code: int) -> None:

@@ -1,0 +1,179 @@
+"""What keeps a rewrite safe: the nesting guard before libcst parses, the insertions-only check after it rewrites."""
+
+from __future__ import annotations
+
+import ast
+import io
+import re
+import sys
+import tokenize
+import warnings
+from collections import Counter
+
+from codemod.decoding import BOM
+from codemod.match.contiguous import is_contiguous_ast
+
+INSERTED_TEXT = ".contiguous()"
+
+# libcst's native parser recurses once per level of nesting: on an 8 MiB stack it kills the whole
+# interpreter (SIGSEGV) at about 1,500 levels of brackets, and a chain of a few thousand operators
+# (`a + a + ...`) takes it seconds to minutes. CPython itself refuses 200 levels of brackets, and
+# the rewrite's own checks recurse in Python; no file of the standard library or of torch nests
+# deeper than 50 by this count.
+MAX_NESTING = 500
+_OPENING, _CLOSING = frozenset("([{"), frozenset(")]}")
+# Tokens that end an operand at their bracket level: elements, arguments, targets, statements.
+_SEPARATORS = frozenset({",", ";", "=", ":=", "->", "+=", "-=", "*=", "/=", "//=", "%=", "**=", "@=", "&=",
+                         "|=", "^=", "<<=", ">>="})
+_KEYWORD_OPERATORS = frozenset({"not", "and", "or", "if", "else", "lambda", "in", "is", "await"})
+_BRACKET = re.compile(r"[(){}\[\]]")
+
+
+
+def _bracket_depth(text: str) -> int:
+    """Deepest bracket nesting in `text` by characters alone: what an f-string's fields may hold."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(text):
+        depth = depth + 1 if match.group() in _OPENING else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def nesting_problem(text: str, limit: int = MAX_NESTING) -> str | None:
+    """Why `text` is too deeply nested to hand to libcst, or None; from tokens, before any parsing.
+
+    The depth counts every open bracket and, at each bracket level, every operator, attribute, call
+    and subscript since the last separator (`a + a + a` nests two levels deep in a syntax tree), plus
+    the brackets inside an f-string. A file that does not tokenize is left to libcst, which tokenizes
+    all of a file before it parses any of it.
+    """
+    levels = [0]  # operators since the last separator, per open bracket
+    depth = 0  # open brackets + sum(levels)
+    previous_kind, previous = tokenize.NEWLINE, ""
+    try:
+        for kind, string, (line, _), _, _ in tokenize.generate_tokens(io.StringIO(text).readline):
+            extra = 0
+            if kind == tokenize.OP:
+                if string in _OPENING:
+                    if previous_kind in (tokenize.NAME, tokenize.STRING) or previous in _CLOSING:
+                        levels[-1] += 1  # a call or subscript trailer
+                        depth += 1
+                    levels.append(0)
+                    depth += 1
+                elif string in _CLOSING:
+                    if len(levels) > 1:
+                        depth -= 1 + levels.pop()
+                elif string in _SEPARATORS:
+                    depth -= levels[-1]
+                    levels[-1] = 0
+                else:
+                    levels[-1] += 1
+                    depth += 1
+            elif kind == tokenize.NAME:
+                if string in _KEYWORD_OPERATORS:
+                    levels[-1] += 1
+                    depth += 1
+            elif kind == tokenize.STRING:
+                if "f" in string[:3].lower().partition("'")[0].partition('"')[0]:
+                    extra = _bracket_depth(string)
+            elif kind == tokenize.NEWLINE:
+                levels, depth = [0], 0
+            elif kind in (tokenize.NL, tokenize.COMMENT):
+                continue
+            if depth + extra > limit:
+                return f"too deeply nested to parse safely: more than {limit} levels at line {line}"
+            previous_kind, previous = kind, string
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return None
+
+
+def _without_contiguous(node: object) -> object:
+    """`x.contiguous()` -> `x`, repeatedly."""
+    while isinstance(node, ast.Call) and is_contiguous_ast(node):
+        assert isinstance(node.func, ast.Attribute)
+        node = node.func.value
+    return node
+
+
+def _same_but_contiguous(old: object, new: object) -> bool:
+    """Equal syntax trees once every `.contiguous()` call is removed from both (positions ignored)."""
+    old, new = _without_contiguous(old), _without_contiguous(new)
+    if isinstance(old, list):
+        return (isinstance(new, list) and len(old) == len(new)
+                and all(_same_but_contiguous(a, b) for a, b in zip(old, new)))
+    if not isinstance(old, ast.AST):
+        return old == new
+    return type(old) is type(new) and all(
+        _same_but_contiguous(getattr(old, field, None), getattr(new, field, None)) for field in old._fields
+    )
+
+
+def _describe(error: SyntaxError) -> str:
+    where = f"line {error.lineno}" + (f", column {error.offset}" if error.offset else "")
+    return f"syntax error at {where} (Python {sys.version_info[0]}.{sys.version_info[1]}): {error.msg}"
+
+
+def python_syntax_error(text: str) -> str | None:
+    """The interpreter's own account of why `text` is not Python, which names the right line."""
+    try:
+        _parse(text)
+    except SyntaxError as error:
+        return _describe(error)
+    except (RecursionError, MemoryError):
+        return "too deeply nested to parse"
+    return None
+
+
+def _parse(text: str) -> ast.Module:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return ast.parse(text.removeprefix(BOM))
+
+
+def _only_parentheses_added(old: str, new: str) -> bool:
+    """`old` is `new` less some `(` / `)` characters, equally many of each."""
+    extra = Counter(new)
+    extra.subtract(old)
+    if +extra != Counter({"(": extra["("], ")": extra["("]}) or -extra:
+        return False
+    remaining = iter(new)
+    return all(char in remaining for char in old)
+
+
+def _lines(text: str) -> list[str]:
+    """Split where the tokenizer ends lines (not at form feeds and the like, as `splitlines` does)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def check_insertions_only(old: str, new: str) -> str | None:
+    """Why `new` is not `old` plus `.contiguous()` calls (and the parentheses they need), or None.
+
+    Text: only those characters were added, so comments, spacing and line endings are the user's.
+    Syntax tree: equal to the old one once every `.contiguous()` call is removed from both; top-level
+    statements whose lines are unchanged are equal without looking (insertions add no line).
+    """
+    if not _only_parentheses_added(old.replace(INSERTED_TEXT, ""), new.replace(INSERTED_TEXT, "")):
+        return "the rewrite changed more than `.contiguous()` calls"
+    try:
+        old_tree = _parse(old)
+    except SyntaxError as error:  # libcst's grammar is looser (it reads `except A, b:`): not Python here
+        return _describe(error)
+    except (RecursionError, MemoryError):
+        return "too deeply nested to check the rewrite"
+    try:
+        new_tree = _parse(new)
+    except SyntaxError as error:
+        return f"the rewritten code does not parse ({_describe(error)})"
+    except (RecursionError, MemoryError):
+        return "too deeply nested to check the rewrite"
+    old_lines, new_lines = _lines(old), _lines(new)
+    try:
+        same = len(old_tree.body) == len(new_tree.body) and all(
+            (old_lines[a.lineno - 1:a.end_lineno] == new_lines[b.lineno - 1:b.end_lineno])
+            or _same_but_contiguous(a, b)
+            for a, b in zip(old_tree.body, new_tree.body)
+        )
+    except RecursionError:
+        return "too deeply nested to check the rewrite"
+    return None if same else "the rewrite changed the meaning of the code beyond `.contiguous()` calls"
