@@ -1,8 +1,10 @@
 """`[tool.contiguify]` of each checkout: the nearest pyproject.toml above a file decides how it is treated.
 
 A file's *project root* is the directory of the nearest `pyproject.toml` at or above it, whatever that
-file holds; without one, the nearest directory holding `.git`, else the working directory. `exclude`
-patterns and path-qualified targets are relative to it. The command line wins over the file.
+file holds, up to its repository's root (the nearest directory holding `.git`): a `pyproject.toml`
+above the repository is never read, as ruff and pre-commit do (anyone can write `/tmp/pyproject.toml`).
+Without one, the root is the repository's root, else the working directory. `exclude` patterns and
+path-qualified targets are relative to it. The command line wins over the file.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxE
 from codemod.options import DEFAULT_MAX_FILE_SIZE, PROFILE_NAMES, Options
 
 PYPROJECT = "pyproject.toml"
+REPOSITORY_MARKER = ".git"  # a directory, or a file in a worktree or submodule
 STDIN = "-"
+# Real pyproject.toml files are a few KiB; a larger one is refused before it is read.
+MAX_PYPROJECT_SIZE = 1024 * 1024
 KNOWN_KEYS: dict[str, type] = {
     "targets": list, "profile": str, "strict": bool, "exclude": list, "max-file-size": int, "entry-points": list,
 }
@@ -106,7 +111,27 @@ def _checked(path: str, key: str, value: object) -> object:
             parse_targets(value)
         except TargetSyntaxError as error:
             raise ConfigError(path, f"{name}: {error}") from error
+    if key == "exclude":
+        assert isinstance(value, list)
+        return [_exclude_pattern(path, pattern) for pattern in value]
     return value
+
+
+def _exclude_pattern(path: str, pattern: str) -> str:
+    """`pattern` in the one form `Project.excludes` matches: relative, `/` separators, no `.` parts, no trailing `/`.
+
+    `"./tests"`, `"tests/"` and `"tests//unit"` are `tests` and `tests/unit`; a pattern that could never
+    match a path inside the project (absolute, or with a `..` part) is an error, not a silent no-op.
+    """
+    name = f"tool.contiguify.exclude: {pattern!r}"
+    if pattern.startswith("/"):
+        raise ConfigError(path, f"{name} is an absolute path; patterns are relative to the pyproject.toml's directory")
+    parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise ConfigError(path, f"{name} has a '..' part; patterns match paths inside the pyproject.toml's directory")
+    if not parts:
+        raise ConfigError(path, f"{name} names no path (to exclude everything, write \"*\")")
+    return "/".join(parts)
 
 
 def _entry_points(path: str, value: object) -> tuple[EntryPoint, ...]:
@@ -132,13 +157,19 @@ def read_table(path: str) -> dict[str, Any]:
         import tomli as tomllib
     try:
         with open(path, "rb") as handle:
-            document = tomllib.load(handle)
+            data = handle.read(MAX_PYPROJECT_SIZE + 1)
     except OSError as error:
         raise ConfigError(path, f"cannot read: {error.strerror or error}") from error
+    if len(data) > MAX_PYPROJECT_SIZE:
+        raise ConfigError(path, f"too large to be a pyproject.toml (over {MAX_PYPROJECT_SIZE:,} bytes); not read")
+    try:
+        document = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
         raise ConfigError(path, f"not UTF-8 (byte {error.start}): {error.reason}") from error
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(path, f"not valid TOML: {error}") from error
+    except RecursionError as error:  # tomllib recurses once per nested array or inline table
+        raise ConfigError(path, "not readable: arrays or inline tables nested too deeply") from error
     tool = document.get("tool", {})
     if not isinstance(tool, dict):
         raise ConfigError(path, f"tool must be a table, not {_kind(tool)}")
@@ -156,6 +187,7 @@ class Projects:
         self._cwd = os.getcwd()
         self._by_directory: dict[str, Project | ConfigError] = {}
         self._by_pyproject: dict[str, Project | ConfigError] = {}
+        self._defaults: dict[str, Project] = {}  # by root: projects without a pyproject.toml
         self.made: list[Project] = []
 
     def _absolute(self, path: str) -> str:
@@ -190,10 +222,10 @@ class Projects:
         return found
 
     def for_directory(self, directory: str) -> Project | ConfigError:
-        """The project of the nearest pyproject.toml at or above `directory`."""
+        """The project of the nearest pyproject.toml at or above `directory`, up to the repository's root."""
         start = self._absolute(directory)
         walked: list[str] = []
-        folder, git_root = start, None
+        folder, repository = start, None
         found: Project | ConfigError | None = None
         while found is None:
             cached = self._by_directory.get(folder)
@@ -204,28 +236,40 @@ class Projects:
             if os.path.isfile(os.path.join(folder, PYPROJECT)):
                 found = self._load(folder)
                 break
-            if git_root is None and os.path.exists(os.path.join(folder, ".git")):
-                git_root = folder
+            if os.path.exists(os.path.join(folder, REPOSITORY_MARKER)):
+                repository = folder  # settings above the repository are another project's, or anyone's
+                break
             parent = os.path.dirname(folder)
             if parent == folder:
                 break
             folder = parent
-        if found is None:  # no pyproject.toml anywhere above: the repository, else the working directory
-            found = self._project(git_root or self._cwd, None, {})
-            # Directories above the repository belong to another one (or none); they are not remembered.
-            walked = [folder for folder in walked if git_root is None or folder.startswith(git_root)]
+        if found is None:  # no pyproject.toml in the repository: its root, else the working directory
+            found = self._default(repository or self._cwd)
         for folder in walked:
             self._by_directory[folder] = found
+        return found
+
+    def _default(self, root: str) -> Project:
+        """The defaults (and the command line) for the files below `root` without a pyproject.toml; one per root."""
+        found = self._defaults.get(root)
+        if found is None:
+            found = self._defaults[root] = self._project(root, None, {})
         return found
 
     def for_file(self, path: str) -> Project | ConfigError:
         return self.for_directory(os.path.dirname(self._absolute(path)))
 
-    def below(self, directory: str, parent: Project, has_pyproject: bool) -> Project | ConfigError:
-        """The project of a directory met while walking `parent`'s tree, whose listing is known."""
+    def below(
+        self, directory: str, parent: Project, has_pyproject: bool, is_repository: bool = False,
+    ) -> Project | ConfigError:
+        """The project of a directory met while walking `parent`'s tree, whose listing is known: its own
+        pyproject.toml's, else a repository's own (a nested checkout never takes the settings around it),
+        else `parent`."""
         absolute = self._absolute(directory)
         found: Project | ConfigError = parent
         if has_pyproject and os.path.isfile(os.path.join(absolute, PYPROJECT)):
             found = self._load(absolute)
+        elif is_repository:
+            found = self._default(absolute)
         self._by_directory[absolute] = found
         return found

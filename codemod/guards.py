@@ -1,4 +1,7 @@
-"""What keeps a rewrite safe: the nesting guard before libcst parses, the insertions-only check after it rewrites."""
+"""What keeps a rewrite safe: the nesting guard before libcst parses, the insertions-only check after it rewrites.
+
+Also the insertions themselves as values (`insertions`, `rebuild`): how the cache stores a change and
+`revert` tells calls apart."""
 
 from __future__ import annotations
 
@@ -9,11 +12,14 @@ import sys
 import tokenize
 import warnings
 from collections import Counter
+from typing import Any
 
 from codemod.decoding import BOM
 from codemod.match.contiguous import is_contiguous_ast
 
 INSERTED_TEXT = ".contiguous()"
+# All that a rewrite may insert into a file.
+_INSERTABLE = re.compile(r"(?:\.contiguous\(\)|[()])+")
 
 # libcst's native parser recurses once per level of nesting: on an 8 MiB stack it kills the whole
 # interpreter (SIGSEGV) at about 1,500 levels of brackets, and a chain of a few thousand operators
@@ -177,3 +183,62 @@ def check_insertions_only(old: str, new: str) -> str | None:
     except RecursionError:
         return "too deeply nested to check the rewrite"
     return None if same else "the rewrite changed the meaning of the code beyond `.contiguous()` calls"
+
+
+def _common_run(old: str, start: int, new: str, new_start: int, stop: int) -> int:
+    """How many characters of `old` from `start` and of `new` from `new_start` (up to `stop`) agree."""
+    low, high = 0, min(len(old) - start, stop - new_start)
+    while low < high:  # few differences in long texts: halving beats a loop over characters
+        middle = (low + high + 1) // 2
+        if old[start:start + middle] == new[new_start:new_start + middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def insertions(old: str, new: str) -> list[list[Any]] | None:
+    """`new` as [offset in `old`, inserted text] pairs, or None when it is not `old` plus insertions.
+
+    A `.contiguous()` in `new` but not at the same place in `old` is taken as inserted, so that one
+    inserted before `.cuda()` is not mistaken for the `.c` of it.
+    """
+    found: list[list[Any]] = []
+    start = new_start = 0
+    while new_start < len(new):
+        call = new.find(INSERTED_TEXT, new_start)
+        stop = len(new) if call < 0 else call
+        run = _common_run(old, start, new, new_start, stop)
+        start, new_start = start + run, new_start + run
+        if new_start == len(new):
+            break
+        if new_start == call and old.startswith(INSERTED_TEXT, start):
+            start, new_start = start + len(INSERTED_TEXT), new_start + len(INSERTED_TEXT)
+            continue
+        piece = INSERTED_TEXT if new_start == call else new[new_start]
+        if not _INSERTABLE.fullmatch(piece):
+            return None
+        if found and found[-1][0] == start:
+            found[-1][1] += piece
+        else:
+            found.append([start, piece])
+        new_start += len(piece)
+    return found if start == len(old) else None
+
+
+def rebuild(old: str, entry: Any) -> str | None:
+    """`old` with the insertions of `entry`, if each is `.contiguous()` calls and parentheses at an
+    increasing offset, and the parentheses balance; else None."""
+    pieces, previous, opened = [], -1, 0
+    for offset, text in entry:
+        if not (type(offset) is int and isinstance(text, str) and previous < offset <= len(old)
+                and _INSERTABLE.fullmatch(text)):
+            return None
+        bare = text.replace(INSERTED_TEXT, "")
+        opened += bare.count("(") - bare.count(")")
+        pieces += [old[max(previous, 0):offset], text]
+        previous = offset
+    if opened != 0 or previous < 0:
+        return None
+    pieces.append(old[previous:])
+    return "".join(pieces)

@@ -15,6 +15,9 @@ from codemod.results import FileResult
 _IDENTIFIER_BYTE = rb"[A-Za-z0-9_\x80-\xff]"
 # Between a keyword and its name: blanks and backslash continuations (a prefilter may over-accept).
 _GAP = rb"(?:[ \t\f]|\\\r?\n|\\\r)+"
+# A class or function whose name holds a non-ASCII character: Python reads names NFKC-normalised, so it
+# may be any target (`class Ｓingle...` is `Single...`), whatever bytes the patterns look for.
+_NON_ASCII_DEFINITION = re.compile(rb"\b(?:class|def)" + _GAP + rb"[A-Za-z0-9_]*[\x80-\xff]")
 
 
 def _name_regex(pattern: str) -> bytes:
@@ -75,10 +78,13 @@ def could_contain_target(data: bytes, targets: Sequence[TargetPattern]) -> bool:
     """A byte test that is never wrong when it says no: a target class needs `class <Name>` in the file.
 
     Only files it accepts are decoded and parsed; most files of a checkout never are, including
-    those that only import or use a target class.
+    those that only import or use a target class. A file defining a class or function with a
+    non-ASCII name is accepted too (see `_NON_ASCII_DEFINITION`).
     """
     common, filters = _filters(tuple(targets))
-    return common in data and any(check.accepts(data) for check in filters)
+    if common in data and any(check.accepts(data) for check in filters):
+        return True
+    return not data.isascii() and _NON_ASCII_DEFINITION.search(data) is not None
 
 
 def settle_without_parsing(path: str, data: bytes, targets: Sequence[TargetPattern]) -> FileResult | None:

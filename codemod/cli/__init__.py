@@ -1,4 +1,4 @@
-"""The `contiguify` command line: check, fix, list, and explain and verify (with the `explain` extra).
+"""The `contiguify` command line: check, fix, revert, list, comfyui, and explain and verify (with the `explain` extra).
 
 Each command lives in a module of this package and is imported only when it is asked for: `check`
 and `fix`, run on every commit, never load explain's or verify's code. What the commands share is in
@@ -18,8 +18,10 @@ from codemod.cli.shared import EXIT_CLEAN, EXIT_ERROR
 # Command name -> (module, attribute) of its click command.
 _COMMANDS = {
     "check": ("codemod.cli.check", "check"),
+    "comfyui": ("codemod.cli.comfyui", "comfyui"),
     "fix": ("codemod.cli.check", "fix"),
     "list": ("codemod.cli.listing", "list_sites"),
+    "revert": ("codemod.cli.revert", "revert"),
     "explain": ("codemod.cli.explain", "explain"),
     "verify": ("codemod.cli.verify", "verify"),
 }

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 Veto = Callable[[FileResult], "str | None"]
 
 
-def _run_options(command: Callable[..., None]) -> Callable[..., None]:
-    """The options check and fix share, handed to the command as one `Options` (`options=`), checked once."""
+def run_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options check, fix and revert share, handed to the command as one `Options` (`options=`), checked once."""
 
     @functools.wraps(command)
     def with_options(
@@ -72,11 +72,13 @@ def _run_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _run(
-    paths: Sequence[str], options: Options, *, write: bool, verify: bool = False
+    paths: Sequence[str], options: Options, *, write: bool, verify: bool = False, allow_unverified: bool = False,
+    timeout: float | None = None,
 ) -> tuple[list[FileResult], bytes | None, Projects]:
     """Results, the bytes read from stdin when the only path is `-`, and where each file's settings came from.
 
-    `verify`: each change is run before it is written, with its own project's profile (see `run_paths`).
+    `verify`: each change is run before it is written, with its own project's profile (see `run_paths`);
+    only verified files are written, unless `allow_unverified`.
     """
     from codemod.config import ConfigError, Project, Projects
     from codemod.run.job import Job
@@ -87,7 +89,7 @@ def _run(
     if verify:
         from codemod.cli.verify import veto_unverified
 
-        unverified = veto_unverified()
+        unverified = veto_unverified(allow_unverified=allow_unverified, timeout=timeout)
 
         def veto(result: FileResult) -> str | None:
             project = projects.for_file(result.path)
@@ -116,8 +118,8 @@ def _strict_failure(result: FileResult, projects: Projects) -> bool:
     return result.missing_sites and isinstance(project, Project) and project.strict
 
 
-def _finish(results: Sequence[FileResult], options: Options, projects: Projects, *, wrote: bool,
-            changed_is_failure: bool) -> int:
+def finish(results: Sequence[FileResult], options: Options, projects: Projects, *, wrote: bool,
+            changed_is_failure: bool, reverted: bool = False) -> int:
     from codemod.report.text import file_lines, summary_line, unmatched_target_lines
 
     if options.output_format == "json":
@@ -125,11 +127,11 @@ def _finish(results: Sequence[FileResult], options: Options, projects: Projects,
 
         click.echo(render_json(results), nl=False)
     for result in results:
-        for line in file_lines(result, wrote=wrote):
+        for line in file_lines(result, wrote=wrote, reverted=reverted):
             click.echo(line, err=True)
     for line in unmatched_target_lines(results, projects):
         click.echo(line, err=True)
-    click.echo(summary_line(results, wrote=wrote), err=True)
+    click.echo(summary_line(results, wrote=wrote, reverted=reverted), err=True)
     if any(result.error is not None for result in results):
         return EXIT_ERROR
     if changed_is_failure and any(result.changed for result in results):
@@ -140,7 +142,7 @@ def _finish(results: Sequence[FileResult], options: Options, projects: Projects,
 
 
 @click.command()
-@_run_options
+@run_options
 def check(paths: tuple[str, ...], options: Options) -> None:
     """Print the diff fix would apply. Exit 0: nothing to change, 1: changes needed, 2: errors."""
     from codemod.report.diff import colorize, file_diff
@@ -156,26 +158,33 @@ def check(paths: tuple[str, ...], options: Options) -> None:
                 warn(result.path, "in no git repository and outside the working directory: its diff names the "
                                    "absolute path, which `git apply` passes over")
         stdout.flush()
-    raise SystemExit(_finish(results, options, projects, wrote=False, changed_is_failure=True))
+    raise SystemExit(finish(results, options, projects, wrote=False, changed_is_failure=True))
 
 
 @click.command()
-@_run_options
+@run_options
 @click.option("--exit-zero-even-if-changed", is_flag=True, help="Exit 0 when files were rewritten.")
 @click.option("--verify", "verify_first", is_flag=True,
-              help="Run each changed file's forwards, original and rewritten (this imports and runs the code; "
-                   "needs torch), and write only files where nothing differs or raises anew; the others are "
-                   "errors, with the reason.")
-def fix(paths: tuple[str, ...], options: Options, exit_zero_even_if_changed: bool, verify_first: bool) -> None:
+              help="Run each changed file's forwards, original and rewritten (this imports and runs the code, "
+                   "in a child process; needs torch), and write only verified files: every target has a path "
+                   "that ran to the end with equal results; the others are errors, with the reason.")
+@click.option("--allow-unverified", is_flag=True,
+              help="With --verify: also write files that verified nothing (but never one that differs), with a "
+                   "warning each.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="With --verify: time limit per file for its imports and runs (default: 300).")
+def fix(paths: tuple[str, ...], options: Options, exit_zero_even_if_changed: bool, verify_first: bool,
+        allow_unverified: bool, timeout: float | None) -> None:
     """Rewrite files in place (`-`: stdin to stdout). Exit 0: nothing changed, 1: something changed, 2: errors
-    (with --verify: also files left unwritten because verify found a difference or a new error)."""
-    results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first)
+    (with --verify: also files left unwritten because verify could not verify them)."""
+    results, stdin_data, projects = _run(paths, options, write=True, verify=verify_first,
+                                         allow_unverified=allow_unverified, timeout=timeout)
     if stdin_data is not None and options.output_format == "text":
         result = results[0]
         stdout = sys.stdout.buffer
         stdout.write(result.new if result.new is not None and result.error is None else stdin_data)
         stdout.flush()
-    code = _finish(results, options, projects, wrote=True, changed_is_failure=not exit_zero_even_if_changed)
+    code = finish(results, options, projects, wrote=True, changed_is_failure=not exit_zero_even_if_changed)
     raise SystemExit(code)
 
 

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from codemod.cli.shared import DTYPE_CHOICE, PROFILE_CHOICE, CommandFailed, import_needing_torch
+from codemod.model.isolated import DEFAULT_TIMEOUT
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.model.startup import alongside_torch_import
 
@@ -38,6 +39,16 @@ def _size_options(command: F) -> F:
     return command
 
 
+def _explained(explain_file: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """`explain_file(...)`, or the message of the `ExplainError` it raised (it runs in a child process)."""
+    from codemod.explain.analysis import ExplainError
+
+    try:
+        return explain_file(*args, **kwargs)
+    except ExplainError as error:
+        return str(error)
+
+
 @click.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--profile", "profiles", multiple=True, type=PROFILE_CHOICE, metavar="NAME",
@@ -51,9 +62,11 @@ def _size_options(command: F) -> F:
               help="text: a table per run and a verdict line; json: one document.")
 @click.option("--bare", is_flag=True,
               help="Import PATH on its own: its relative imports are stubbed instead of imported from its checkout.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+              metavar="SECONDS", help="Time limit for importing PATH and running its forwards.")
 def explain(
     path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str, bare: bool,
-    dim: int, heads: int, enc_dim: int, enc_tokens: int, frames: int, height: int, width: int,
+    timeout: float, dim: int, heads: int, enc_dim: int, enc_tokens: int, frames: int, height: int, width: int,
 ) -> None:
     """Run PATH's attention forwards, original and rewritten, on the meta device (no GPU, no memory) and
     report what reaches each kernel (q, k, v at each attention entry point, in its own layout, and each
@@ -89,13 +102,18 @@ def explain(
     from codemod.explain.report import render_json, render_text
 
     click.echo(f"note: importing {path} and running its module-level code (and its siblings')", err=True)
+    work = functools.partial(
+        _explained, analysis.explain_file, path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans],
+        shape, dtype, in_checkout=not bare, entry_points=project.entry_points, variants=variants,
+    )
+    from codemod.model.isolated import ChildFailed, run_isolated
+
     try:
-        explanation = analysis.explain_file(
-            path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans], shape, dtype,
-            in_checkout=not bare, entry_points=project.entry_points, variants=variants,
-        )
-    except analysis.ExplainError as error:
-        raise CommandFailed(str(error)) from error
+        explanation = run_isolated(work, timeout)
+    except ChildFailed as failure:
+        raise CommandFailed(f"{path}: cannot run its code: {failure}") from failure
+    if isinstance(explanation, str):
+        raise CommandFailed(explanation)
     for note in explanation.notes:
         click.echo(f"note: {note}", err=True)
     click.echo(render_json(explanation) if output_format == "json" else render_text(explanation), nl=False)

@@ -16,7 +16,7 @@ import torch
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, attention_class, build, torch_dtype
 from codemod.model.load import Loaded, LoadError, load
-from codemod.model.paths import forward_inputs, run_forward
+from codemod.model.paths import forward_inputs, run_forward, undriven
 from codemod.model.record import Recording, recording
 from codemod.model.shape import ForwardPath, Shape
 from codemod.model.variants import ORIGINAL, Variant, VariantError, Variants, make_variants
@@ -30,11 +30,15 @@ class ExplainError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """One forward of one variant (the original file or a profile's rewrite) on one path."""
+    """One forward of one variant (the original file or a profile's rewrite) on one path.
+
+    `error`: why it could not run (the class not built, the forward raised); `recording` is then empty.
+    """
 
     variant: str
     path: str
     recording: Recording
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,14 +63,9 @@ def _record(loaded: Loaded, variant: Variant, class_name: str, path: ForwardPath
         with recording(module, model, site_positions=variant.sites, entry_points=loaded.entry_points) as recorded:
             run_forward(model, inputs)
     except BuildError as error:
-        raise ExplainError(f"{variant.name}: {error}") from error
+        raise ExplainError(str(error)) from error
     except Exception as error:
-        stubbed = loaded.stubbed
-        hint = f" (stubbed, not importable here: {', '.join(stubbed)})" if stubbed else ""
-        raise ExplainError(
-            f"{variant.name}: {class_name}.forward failed on the {path.name}-speaker path: "
-            f"{type(error).__name__}: {error}{hint}"
-        ) from error
+        raise ExplainError(f"{class_name}.forward raised {type(error).__name__}: {error}") from error
     return recorded
 
 
@@ -99,21 +98,30 @@ def explain_file(
     runs: list[Run] = []
     notes: list[str] = []
     try:
-        loaded = load(path, variants.variants, in_checkout=in_checkout, entry_points=entry_points)
+        loaded = load(path, variants.variants, in_checkout=in_checkout, entry_points=entry_points,
+                      bare_fallback=True)
     except LoadError as error:
         raise ExplainError(f"{path}: {error}") from error
     with loaded:
         for speaker_path in paths:
             chosen = attention_class(loaded[ORIGINAL].module, variants.class_names, speaker_path.speakers)
             if chosen is None:
-                notes.append(f"{speaker_path.name}-speaker path skipped: no multi-speaker class "
-                             f"(none of {', '.join(variants.class_names)} has a forward that takes human_num)")
+                notes.append(f"{speaker_path.name}-speaker path skipped: no multi-speaker class (none of "
+                             f"{', '.join(variants.class_names)} has a forward that takes x_ref_attn_map or human_num)")
                 continue
+            reason = undriven(chosen)
             for variant in variants.variants:
-                recorded = _record(loaded, variant, chosen.__name__, speaker_path, shape, dtype)
-                runs.append(Run(variant.name, speaker_path.name, recorded))
+                try:
+                    if reason is not None:
+                        raise ExplainError(f"cannot drive it: {reason}")
+                    runs.append(Run(variant.name, speaker_path.name,
+                                    _record(loaded, variant, chosen.__name__, speaker_path, shape, dtype)))
+                except ExplainError as error:  # one path that cannot run is a result; the others still run
+                    runs.append(Run(variant.name, speaker_path.name, Recording(), str(error)))
+                    notes.append(f"{variant.name}, {speaker_path.name}-speaker path: could not run: {error}")
+        notes[:0] = loaded.notes
         if loaded.stubbed:
             notes.insert(0, f"stubbed, not importable here: {', '.join(loaded.stubbed)}")
-    if not runs:
-        raise ExplainError(f"{path}: nothing to run: {'; '.join(notes)}")
+    if not any(run.error is None for run in runs):
+        raise ExplainError(f"{path}: nothing could run: {'; '.join(notes)}")
     return Explanation(str(path), shape, dtype, tuple(runs), tuple(notes))

@@ -104,6 +104,9 @@ def _attention_summary(explanation: Explanation) -> list[str]:
     paths = list(dict.fromkeys(run.path for run in explanation.runs))
     cells: dict[tuple[str, str], str] = {}
     for run in explanation.runs:
+        if run.error is not None:
+            cells[(run.path, run.variant)] = "could not run"
+            continue
         flags: dict[str, bool] = {}
         for b in run.recording.boundaries:
             if b.is_attention and b.arg not in flags:
@@ -118,6 +121,9 @@ def render_text(explanation: Explanation) -> str:
     lines = [f"explain {explanation.file}", sizes_line(explanation), ""]
     for run in explanation.runs:
         lines.append(f"{PATH_TITLES.get(run.path, run.path)} path, {run.variant}")
+        if run.error is not None:
+            lines.extend([f"  could not run: {run.error}", ""])
+            continue
         lines.append("  kernel inputs")
         lines.extend(_table(
             ["line", "call", "arg", "layout", "contiguous", "dense", "aligned16", "shape", "stride"],
@@ -138,7 +144,7 @@ def render_text(explanation: Explanation) -> str:
 
 
 def render_json(explanation: Explanation) -> str:
-    """`{"file", "shape", "runs": [{"variant", "path", "boundaries", "contiguous_calls"}]}`."""
+    """`{"file", "shape", "runs": [{"variant", "path", "error", "boundaries", "contiguous_calls"}]}`."""
     document = {
         "file": explanation.file,
         "shape": {**dataclasses.asdict(explanation.shape), "dtype": explanation.dtype},
@@ -146,6 +152,7 @@ def render_json(explanation: Explanation) -> str:
             {
                 "variant": run.variant,
                 "path": run.path,
+                "error": run.error,
                 "boundaries": [
                     {
                         "line": b.line,

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from codemod.match.patterns import python_name
+
 Position = tuple[int, int]
 """(line, column) of a node, as libcst's PositionProvider gives them."""
 
@@ -27,16 +29,79 @@ _DISPLAYS: tuple[tuple[type[cst.BaseExpression], str], ...] = (
     (cst.Ellipsis, "Ellipsis"),
 )
 _CONSTANTS = {"None": "None", "True": "a bool", "False": "a bool"}
+# Builtins that never return a tensor, whatever they are given (`list(q)` is a list of q's rows).
+_BUILTINS = {
+    **dict.fromkeys(("list", "sorted", "dir"), "a list"), "tuple": "a tuple", "dict": "a dict", "vars": "a dict",
+    **dict.fromkeys(("set", "frozenset"), "a set"), "range": "a range", "slice": "a slice", "type": "a type",
+    **dict.fromkeys(("str", "repr", "ascii", "format", "chr", "bin", "oct", "hex"), "a string"),
+    **dict.fromkeys(("int", "float", "complex", "len", "ord", "hash", "id"), "a number"),
+    **dict.fromkeys(("bool", "isinstance", "issubclass", "callable", "hasattr", "all", "any"), "a bool"),
+    **dict.fromkeys(("bytes", "bytearray", "memoryview"), "bytes"),
+    **dict.fromkeys(("enumerate", "zip", "map", "filter", "reversed", "iter"), "an iterator"),
+    "print": "None", "setattr": "None", "delattr": "None",
+}
+# What a tensor says about itself, never a tensor: attributes, and methods (by what they return).
+_TENSOR_ATTRIBUTES = {"shape": "a size", "dtype": "a dtype", "device": "a device", "ndim": "a number",
+                      "is_cuda": "a bool", "requires_grad": "a bool", "layout": "a layout"}
+_TENSOR_QUERIES = {
+    **dict.fromkeys(("size", "stride"), "a size"), "tolist": "a list",
+    **dict.fromkeys(("dim", "ndimension", "numel", "nelement", "item", "element_size", "data_ptr",
+                     "storage_offset", "get_device"), "a number"),
+    **dict.fromkeys(("is_contiguous", "is_floating_point", "is_complex", "equal"), "a bool"),
+}
+_IDENTITY_TESTS = (cst.Is, cst.IsNot, cst.In, cst.NotIn)
+# A description of what a name holds, resolved by the caller (who knows the bindings), or None when unknown.
+Resolve = Callable[[cst.Name], "str | None"]
 
 
-def non_tensor(node: cst.BaseExpression) -> str | None:
-    """What `node` is when it certainly is not a tensor (`a list`, `None`, ...), else None."""
+def _no_names(name: cst.Name) -> str | None:
+    return None
+
+
+def value_kind(node: cst.BaseExpression, resolve: Resolve = _no_names) -> str | None:
+    """What `node` is (`a list`, `None`, ...) when it may be something that is not a tensor, else None.
+
+    `a if c else b` and `a or b` may be either operand; a name is what `resolve` says it may hold.
+    `and` / `or` give one of their operands, which this cannot tell apart from a flag: `a or b` is
+    never taken for a tensor.
+    """
     for kind, description in _DISPLAYS:
         if isinstance(node, kind):
             return description
     if isinstance(node, cst.Name):
-        return _CONSTANTS.get(node.value)
+        return _CONSTANTS.get(python_name(node.value)) or resolve(node)
+    if isinstance(node, cst.IfExp):
+        return value_kind(node.body, resolve) or value_kind(node.orelse, resolve)
+    if isinstance(node, cst.BooleanOperation):
+        return (value_kind(node.left, resolve) or value_kind(node.right, resolve)
+                or "whichever operand decides it (a flag as well as a tensor)")
+    if isinstance(node, cst.UnaryOperation):
+        return "a bool" if isinstance(node.operator, cst.Not) else value_kind(node.expression, resolve)
+    if isinstance(node, cst.BinaryOperation):  # a tensor on either side makes a tensor
+        left = value_kind(node.left, resolve)
+        return left if left is not None and value_kind(node.right, resolve) is not None else None
+    if isinstance(node, cst.Comparison):
+        if all(isinstance(target.operator, _IDENTITY_TESTS) for target in node.comparisons):
+            return "a bool"
+        return None
+    if isinstance(node, cst.Attribute):
+        return _TENSOR_ATTRIBUTES.get(python_name(node.attr.value))
+    if isinstance(node, cst.Subscript):
+        container = value_kind(node.value, resolve)
+        return {"a size": "a number", "a string": "a string"}.get(container or "")
+    if isinstance(node, cst.Call):
+        if isinstance(node.func, cst.Name):
+            return _BUILTINS.get(python_name(node.func.value))
+        if isinstance(node.func, cst.Attribute):
+            return _TENSOR_QUERIES.get(python_name(node.func.attr.value))
     return None
+
+
+def element_kind(value: cst.BaseExpression | None) -> str | None:
+    """What each item of `value` is, when unpacking or iterating it can only give non-tensors."""
+    container = None if value is None else value_kind(value)
+    return {"a size": "a number", "a string": "a string", "a range": "a number", "bytes": "a number"}.get(
+        container or "")
 
 
 @dataclass(frozen=True)
@@ -44,13 +109,16 @@ class Binding:
     """One binding of a name in the method: the value of a plain `name = value`, else None.
 
     `position`: where the name takes its new value (after the assigned value is computed); `line`:
-    where the binding statement starts; `loops`: the loops around it.
+    where the binding statement starts; `loops`: the loops around it. An unpacked or iterated value binds
+    each name to its element when the display says which (`n, k = -1, k`; `for q in [None, q]`: one
+    binding per element).
     """
 
     value: cst.BaseExpression | None
     position: Position
     line: int
     loops: tuple[int, ...]
+    known: str | None = None  # what the name holds when `value` cannot say: `*q, = ...` makes a list
 
 
 class MethodScan(cst.CSTVisitor):
@@ -77,23 +145,40 @@ class MethodScan(cst.CSTVisitor):
     def reaching(self, name: str, position: Position, loops: tuple[int, ...]) -> list[Binding]:
         """Bindings of `name` that may reach a use at `position`: those before it, and those in a loop around it."""
         return [
-            binding for binding in self.bindings.get(name, [])
+            binding for binding in self.bindings.get(python_name(name), [])
             if binding.position <= position or set(binding.loops) & set(loops)
         ]
 
-    def _bind(self, name: str, value: cst.BaseExpression | None, at: cst.CSTNode, position: Position) -> None:
-        self.bindings.setdefault(name, []).append(Binding(value, position, self.start(at)[0], tuple(self._loops)))
+    def _bind(
+        self, name: str, value: cst.BaseExpression | None, at: cst.CSTNode, position: Position,
+        known: str | None = None,
+    ) -> None:
+        binding = Binding(value, position, self.start(at)[0], tuple(self._loops), known)
+        self.bindings.setdefault(python_name(name), []).append(binding)
 
-    def _bind_target(self, target: cst.BaseExpression, value: cst.BaseExpression | None, at: cst.CSTNode) -> None:
+    def _bind_target(
+        self, target: cst.BaseExpression, value: cst.BaseExpression | None, at: cst.CSTNode,
+        known: str | None = None,
+    ) -> None:
         if isinstance(target, cst.Name):
-            self._bind(target.value, value, at, self.end(at))
+            self._bind(target.value, value, at, self.end(at), known)
         elif isinstance(target, (cst.Tuple, cst.List)):
-            for element in target.elements:
-                self._bind_target(element.value, None, at)
+            values = _elements(value)
+            if values is not None and len(values) == len(target.elements) and not any(
+                isinstance(element, cst.StarredElement) for element in target.elements
+            ):
+                for element, item in zip(target.elements, values):
+                    self._bind_target(element.value, item, at)
+            else:
+                for element in target.elements:
+                    if isinstance(element, cst.StarredElement):
+                        self._bind_target(element.value, None, at, "a list")
+                    else:
+                        self._bind_target(element.value, None, at, known or element_kind(value))
         elif isinstance(target, cst.StarredElement):
-            self._bind_target(target.value, None, at)
+            self._bind_target(target.value, None, at, "a list")
         elif isinstance(target, (cst.Subscript, cst.Attribute)) and isinstance(target.value, cst.Name):
-            self.changed.setdefault(target.value.value, at)
+            self.changed.setdefault(python_name(target.value.value), at)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         self._bind_target(node.name, None, node)
@@ -108,7 +193,11 @@ class MethodScan(cst.CSTVisitor):
 
     def visit_For(self, node: cst.For) -> None:
         self._loops.append(id(node))
-        self._bind_target(node.target, None, node.target)
+        items = _elements(node.iter)
+        if items is None:
+            self._bind_target(node.target, None, node.target, element_kind(node.iter))
+        for item in items or ():  # each element may be the one bound
+            self._bind_target(node.target, item, node.target)
 
     def leave_For(self, original_node: cst.For) -> None:
         self._loops.pop()
@@ -153,8 +242,18 @@ class MethodScan(cst.CSTVisitor):
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.append((node, tuple(self._loops)))
         func = node.func
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.attr.value in LIST_CHANGES:
-            self.changed.setdefault(func.value.value, node)
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name)
+                and python_name(func.attr.value) in LIST_CHANGES):
+            self.changed.setdefault(python_name(func.value.value), node)
+
+
+def _elements(value: cst.BaseExpression | None) -> list[cst.BaseExpression] | None:
+    """The items of a list, tuple or set display without `*` elements, else None."""
+    if not isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+        return None
+    if any(isinstance(element, cst.StarredElement) for element in value.elements):
+        return None
+    return [element.value for element in value.elements]
 
 
 def _parameters(params: cst.Parameters) -> Iterator[cst.Param]:

@@ -9,6 +9,7 @@ import libcst as cst
 
 from codemod.match.chains import dotted_name
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint, find_entry_point
+from codemod.match.patterns import python_name
 
 LINEAR_CLASS = re.compile(r"\w*Linear")
 
@@ -27,7 +28,7 @@ def _self_assignments(method: cst.FunctionDef) -> Iterator[tuple[str, cst.BaseEx
             if isinstance(small, cst.Assign) and len(small.targets) == 1:
                 target = small.targets[0].target
                 if isinstance(target, cst.Attribute) and dotted_name(target.value) == "self":
-                    yield target.attr.value, small.value
+                    yield python_name(target.attr.value), small.value
 
 
 def linear_attributes(classes: Iterable[cst.ClassDef]) -> frozenset[str]:
@@ -35,7 +36,7 @@ def linear_attributes(classes: Iterable[cst.ClassDef]) -> frozenset[str]:
     found: set[str] = set()
     for class_node in classes:
         for statement in class_node.body.body:
-            if isinstance(statement, cst.FunctionDef) and statement.name.value == "__init__":
+            if isinstance(statement, cst.FunctionDef) and python_name(statement.name.value) == "__init__":
                 for attribute, value in _self_assignments(statement):
                     callee = dotted_name(value.func) if isinstance(value, cst.Call) else None
                     if callee is not None and LINEAR_CLASS.fullmatch(callee.rsplit(".", 1)[-1]):

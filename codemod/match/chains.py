@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from codemod.match.contiguous import CONTIGUOUS, is_contiguous_cst
+from codemod.match.patterns import python_name
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,12 @@ class Chain:
 
 
 def dotted_name(node: cst.BaseExpression) -> str | None:
-    """`torch.nn.functional` for the matching Attribute tree, `None` for anything else."""
+    """`torch.nn.functional` for the matching Attribute tree, `None` for anything else; names as Python sees them."""
     if isinstance(node, cst.Name):
-        return node.value
+        return python_name(node.value)
     if isinstance(node, cst.Attribute):
         head = dotted_name(node.value)
-        return None if head is None else f"{head}.{node.attr.value}"
+        return None if head is None else f"{head}.{python_name(node.attr.value)}"
     return None
 
 
@@ -53,7 +54,7 @@ def decompose(node: cst.BaseExpression) -> Chain:
         if is_contiguous_cst(node):
             pending += 1
         else:
-            reversed_links.append((node.func.attr.value, node))
+            reversed_links.append((python_name(node.func.attr.value), node))
             contiguous_counts.append(pending)
             pending = 0
         node = node.func.value

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
+from codemod.match.patterns import python_name
+
 if TYPE_CHECKING:
     import libcst as cst
 
@@ -26,4 +28,5 @@ def is_contiguous_cst(node: cst.BaseExpression) -> bool:
     """`<expr>.contiguous(...)` in a libcst tree."""
     import libcst as cst
 
-    return isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and node.func.attr.value == CONTIGUOUS
+    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+            and python_name(node.func.attr.value) == CONTIGUOUS)

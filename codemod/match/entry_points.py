@@ -9,6 +9,7 @@ runtime recorder wraps these callables to see what reaches the kernel. Users add
 from __future__ import annotations
 
 import ast
+import builtins
 import fnmatch
 import re
 from collections.abc import Iterable, Mapping
@@ -103,6 +104,17 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
 # A dotted name as written at a call site, each part an identifier or a shell pattern over one.
 _PART = r"(?:[\w*?]|\[!?[^]\s.]+\])+"  # identifier characters, `*`, `?`, `[set]`
 _NAME_PATTERN = re.compile(rf"{_PART}(?:\.{_PART})*")
+# Calls that are never an attention kernel: tensor methods and torch functions that reshape, convert, copy,
+# combine or reduce, and Python's builtins. Declared as entry points, they would have the boundary profile
+# write `.contiguous()` on their arguments (`x.view((B * N_t).contiguous(), S.contiguous(), ...)`).
+TENSOR_OPERATIONS = frozenset({
+    "view", "view_as", "reshape", "reshape_as", "permute", "transpose", "swapaxes", "swapdims", "t", "contiguous",
+    "flatten", "unflatten", "squeeze", "unsqueeze", "expand", "expand_as", "repeat", "repeat_interleave", "unbind",
+    "split", "chunk", "narrow", "select", "index_select", "gather", "scatter", "masked_fill", "to", "type", "float",
+    "half", "bfloat16", "double", "cpu", "cuda", "clone", "detach", "size", "stride", "numel", "dim", "item",
+    "tolist", "mean", "softmax", "cat", "concat", "stack", "matmul", "bmm", "mm", "einsum", "linear", "dropout",
+    "zeros_like", "ones_like", "empty_like", "full_like", "rearrange", "apply_rotary_emb", "clamp", "add", "mul",
+})
 # The keys of one `[[tool.contiguify.entry-points]]` table; `names` and `layout` are required.
 CONFIG_KEYS = ("names", "layout", "keywords", "packed", "layout-if", "reads-strides", "label", "example")
 
@@ -128,6 +140,17 @@ def _flag(table: Mapping[str, object], key: str) -> bool:
     return value
 
 
+def _not_attention(last_part: str) -> str | None:
+    """What a name's last part (a shell pattern) matches that is never attention: a tensor operation or a builtin."""
+    for word in sorted(TENSOR_OPERATIONS):
+        if fnmatch.fnmatchcase(word, last_part):
+            return f"the tensor operation `{word}`"
+    for word in sorted(dir(builtins)):
+        if fnmatch.fnmatchcase(word, last_part):
+            return f"the builtin `{word}`"
+    return None
+
+
 def entry_point_from_config(table: Mapping[str, object]) -> EntryPoint:
     """One user entry point from its `[[tool.contiguify.entry-points]]` table; ValueError names the bad key.
 
@@ -149,6 +172,9 @@ def entry_point_from_config(table: Mapping[str, object]) -> EntryPoint:
             raise ValueError(f"names: {name!r}: a method of self is never an entry point")
         if not re.search(r"\w", re.sub(r"\[[^]]*\]", "", name.rsplit(".", 1)[-1])):
             raise ValueError(f"names: {name!r}: its last part must name the function (wildcards alone match any)")
+        refused = _not_attention(name.rsplit(".", 1)[-1])
+        if refused is not None:
+            raise ValueError(f"names: {name!r} matches {refused}, which is never an attention kernel")
     packed = _flag(table, "packed")
     default_keywords = ("qkv",) if packed else TENSOR_NAMES
     keywords = _strings(table.get("keywords", list(default_keywords)), "keywords")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -18,6 +19,11 @@ _WILDCARD = re.compile(r"[*?\[]")
 
 
 PATH_SEPARATOR = "::"
+
+
+def python_name(name: str) -> str:
+    """The identifier Python sees: names are NFKC-normalised when parsed (PEP 3131), so `Ｓingle` is `Single`."""
+    return name if name.isascii() else unicodedata.normalize("NFKC", name)
 
 
 class TargetSyntaxError(ValueError):
@@ -43,15 +49,17 @@ class TargetPattern:
         class_part, dot, method_part = name_part.rpartition(".")
         if not dot or not class_part or not method_part or (separator and not path_part):
             raise TargetSyntaxError(f"target {text!r} is not of the form Class.method or path::Class.method")
-        return cls(class_part, method_part, path_part.strip().removeprefix("./") if separator else None)
+        return cls(python_name(class_part), python_name(method_part),
+                   path_part.strip().removeprefix("./") if separator else None)
 
     def __str__(self) -> str:
         name = f"{self.class_pattern}.{self.method_pattern}"
         return name if self.path_pattern is None else f"{self.path_pattern}{PATH_SEPARATOR}{name}"
 
     def matches(self, class_name: str, method_name: str) -> bool:
-        return fnmatch.fnmatchcase(class_name, self.class_pattern) and fnmatch.fnmatchcase(
-            method_name, self.method_pattern
+        """Names as Python sees them (`python_name`) against the patterns."""
+        return fnmatch.fnmatchcase(python_name(class_name), self.class_pattern) and fnmatch.fnmatchcase(
+            python_name(method_name), self.method_pattern
         )
 
     def applies_to(self, relative_path: str) -> bool:

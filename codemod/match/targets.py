@@ -1,4 +1,10 @@
-"""Which methods of a module get rewritten: those the patterns name, and the base methods `super()` reaches."""
+"""Which methods of a module get rewritten: those the patterns name, and the base methods `super()` reaches.
+
+A class counts wherever it is defined at module level: in the module's body, in a class, or in the
+blocks of `if`, `try`, `with`, `for`, `while` and `match` statements (`try: class A ... except
+ImportError: ...`). A class defined inside a function is made each time the function runs, and
+which of its copies the code uses cannot be told from the source: it is found, but out of reach.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from codemod.match.patterns import TargetPattern
+from codemod.match.patterns import TargetPattern, python_name
 
 
 @dataclass(frozen=True)
@@ -19,13 +25,50 @@ class TargetMethod:
     node: cst.FunctionDef
     class_node: cst.ClassDef
     ancestors: tuple[cst.ClassDef, ...]  # base classes defined in the same module, nearest first
+    # The compound statements around the class (outermost first), which a rewrite must enter to reach it.
+    containers: tuple[cst.BaseCompoundStatement, ...] = ()
+    # The function whose body defines the class: then it is reported, never rewritten.
+    enclosing_function: cst.FunctionDef | None = None
 
 
-def _classes(body: Sequence[cst.CSTNode]) -> Iterator[cst.ClassDef]:
-    for statement in body:
+@dataclass(frozen=True)
+class _Found:
+    """A class and where it is defined."""
+
+    node: cst.ClassDef
+    containers: tuple[cst.BaseCompoundStatement, ...]
+    function: cst.FunctionDef | None
+
+
+def _blocks(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """The statements of a compound statement's own blocks (`else`, `except`, `finally`, `case` included)."""
+    for child in statement.children:
+        if isinstance(child, cst.IndentedBlock):
+            yield from child.body
+        elif isinstance(child, cst.BaseCompoundStatement):  # an `elif`
+            yield child
+        elif isinstance(child, (cst.Else, cst.ExceptHandler, cst.ExceptStarHandler, cst.Finally, cst.MatchCase)):
+            yield from _blocks(child)
+
+
+def _classes(body: Sequence[cst.CSTNode]) -> Iterator[_Found]:
+    """Every class of the module in source order, without recursion (an `elif` chain may be a thousand long)."""
+    pending: list[tuple[cst.CSTNode, tuple[cst.BaseCompoundStatement, ...], cst.FunctionDef | None]] = [
+        (statement, (), None) for statement in reversed(body)
+    ]
+    while pending:
+        statement, containers, function = pending.pop()
+        inner: Iterator[cst.CSTNode] = iter(())
         if isinstance(statement, cst.ClassDef):
-            yield statement
-            yield from _classes(statement.body.body)
+            yield _Found(statement, containers, function)
+            inner = _blocks(statement)
+        elif isinstance(statement, cst.FunctionDef):
+            function = function or statement
+            inner = _blocks(statement)
+        elif isinstance(statement, cst.BaseCompoundStatement):
+            containers = (*containers, statement)
+            inner = _blocks(statement)
+        pending.extend((child, containers, function) for child in reversed(list(inner)))
 
 
 def _methods(class_node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
@@ -35,7 +78,7 @@ def _methods(class_node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
 
 
 def _base_names(class_node: cst.ClassDef) -> list[str]:
-    return [arg.value.value for arg in class_node.bases if isinstance(arg.value, cst.Name)]
+    return [python_name(arg.value.value) for arg in class_node.bases if isinstance(arg.value, cst.Name)]
 
 
 class _SuperCallFinder(cst.CSTVisitor):
@@ -49,36 +92,44 @@ class _SuperCallFinder(cst.CSTVisitor):
         func = node.func
         if (
             isinstance(func, cst.Attribute)
-            and func.attr.value == self.method_name
+            and python_name(func.attr.value) == self.method_name
             and isinstance(func.value, cst.Call)
             and isinstance(func.value.func, cst.Name)
-            and func.value.func.value == "super"
+            and python_name(func.value.func.value) == "super"
         ):
             self.found = True
 
 
 def _calls_super(method: cst.FunctionDef) -> bool:
-    finder = _SuperCallFinder(method.name.value)
+    finder = _SuperCallFinder(python_name(method.name.value))
     method.visit(finder)
     return finder.found
 
 
 def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[TargetMethod]:
-    """Target methods of `module` in source order, each once, with the base methods `super()` reaches."""
-    classes = list(_classes(module.body))
-    by_name = {class_node.name.value: class_node for class_node in classes}
+    """Target methods of `module` in source order, each once, with the base methods `super()` reaches.
+
+    Those of classes defined inside a function come with their `enclosing_function`: to report, not rewrite.
+    """
+    found = list(_classes(module.body))
+    where = {id(item.node): item for item in found}
+    classes = [item.node for item in found]
+    by_name = {python_name(item.node.name.value): item.node for item in found if item.function is None}
     chosen: dict[int, TargetMethod] = {}
 
     def add(class_node: cst.ClassDef, method: cst.FunctionDef) -> None:
         if id(method) in chosen:
             return
+        item = where[id(class_node)]
         chosen[id(method)] = TargetMethod(
-            class_node.name.value, method.name.value, method, class_node, _ancestors(class_node, by_name)
+            python_name(class_node.name.value), python_name(method.name.value), method, class_node,
+            _ancestors(class_node, by_name),
+            item.containers, item.function,
         )
-        if _calls_super(method):
+        if _calls_super(method) and item.function is None:
             for base in (by_name[name] for name in _base_names(class_node) if name in by_name):
                 for base_method in _methods(base):
-                    if base_method.name.value == method.name.value:
+                    if python_name(base_method.name.value) == python_name(method.name.value):
                         add(base, base_method)
 
     for class_node in classes:

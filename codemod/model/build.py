@@ -102,9 +102,15 @@ def forward_parameters(cls: type) -> frozenset[str]:
         return frozenset()
 
 
+SPEAKER_PARAMETERS = frozenset({"human_num", "x_ref_attn_map"})
+
+
 def takes_speakers(cls: type) -> bool:
-    """The multi-speaker class is the one whose forward takes `human_num` (and `x_ref_attn_map`)."""
-    return "human_num" in forward_parameters(cls)
+    """The multi-speaker class is the one whose forward takes `x_ref_attn_map` or `human_num`.
+
+    MultiTalk and WanVideoWrapper take both; ComfyUI core and Wan2GP only the map, whose rows are the speakers.
+    """
+    return bool(SPEAKER_PARAMETERS & forward_parameters(cls))
 
 
 def module_classes(module: types.ModuleType, names: Sequence[str]) -> dict[str, type[torch.nn.Module]]:

@@ -39,8 +39,11 @@ from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.stubs import StubModule
 from codemod.model.variants import ORIGINAL, Variant
 
+# Never stubbed: torch imports NumPy itself when it is installed, and a stub in its place breaks torch's own
+# code (meta-device linear layers with a bias); a file that needs it and cannot import it is a load error.
+NEVER_STUBBED = frozenset({"numpy"})
 _GUARDING_HANDLERS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
-_IMPORT_MACHINERY = frozenset({importlib.__file__, __file__})
+_IMPORT_MACHINERY = frozenset({importlib.__file__})
 _AVAILABILITY_CHECKS = frozenset({importlib.util.__file__})
 # The recorder imports the home of an entry point that a forward imports inside itself, on the forward's behalf.
 _ON_BEHALF = str(Path(__file__).with_name("record.py"))
@@ -54,6 +57,15 @@ class LoadError(Exception):
 def relative_depth(tree: ast.Module) -> int:
     """How many package levels the file's relative imports climb (at least 1)."""
     return max([1, *(node.level for node in ast.walk(tree) if isinstance(node, ast.ImportFrom))])
+
+
+def _inside(path: Path, directory: Path) -> bool:
+    """Whether `path` is `directory` or below it (both as they resolve)."""
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return False
+    return resolved == directory or directory in resolved.parents
 
 
 def _package_dirs(path: Path, depth: int) -> list[Path]:
@@ -102,9 +114,10 @@ class _Package:
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Last on `sys.meta_path`: it serves only what no real finder has, and only to the code this load imported."""
 
-    def __init__(self, table: Sequence[EntryPoint], origin: Path | None) -> None:
+    def __init__(self, table: Sequence[EntryPoint], origin: Path | None, top: Path | None = None) -> None:
         self.table = table
         self._origin = origin
+        self.top = top  # the file's outermost package directory: its ancestors above it are import roots
         self._guards: dict[str, list[tuple[int, int]]] = {}
         self.packages: list[_Package] = []
         self.stubbed: list[str] = []
@@ -144,6 +157,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         start = self._origin if importer in self.variant_files else Path(importer)
         for ancestor in start.resolve().parents:
+            if self.top is not None and _inside(ancestor, self.top):
+                continue  # inside the file's own package: a folder there is no installed package (`gguf/`)
             if (ancestor / name).is_dir() or (ancestor / f"{name}.py").is_file():
                 spec = importlib.machinery.PathFinder.find_spec(name, [str(ancestor)])
                 if spec is not None:
@@ -159,17 +174,23 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         package = self.package_of(fullname)
         if not (below_stub or package is not None or not dot):
             return None  # a missing submodule of a real package stays an ImportError
+        if fullname.partition(".")[0] in NEVER_STUBBED:
+            return None
+        top_level = not below_stub and package is None
         importer = self._importer()
         if importer is None:
             return None
-        on_behalf = importer.f_code.co_filename == _ON_BEHALF
-        top_level = not below_stub and package is None
-        if top_level and (on_behalf or not self._owns(importer)):
-            return None  # asked for by code outside the load (torch's optional modules), or only by the recorder
-        if not on_behalf and self._guarded(importer):
-            return None
+        if importer.f_code.co_filename == __file__ and self._origin is not None:
+            importer_file = str(self._origin)  # this module imports on the file's behalf (see `_import_dependencies_first`)
+        else:
+            on_behalf = importer.f_code.co_filename == _ON_BEHALF
+            if top_level and (on_behalf or not self._owns(importer)):
+                return None  # asked for by code outside the load (torch's optional modules), or only by the recorder
+            if not on_behalf and self._guarded(importer):
+                return None
+            importer_file = importer.f_code.co_filename
         if top_level and self._origin is not None:
-            found = self._from_ancestor(fullname, importer.f_code.co_filename)
+            found = self._from_ancestor(fullname, importer_file)
             if found is not None:
                 return found
         shown = fullname if package is None else "." * package.depth + fullname[len(package.name) + 1:]
@@ -211,6 +232,10 @@ class Loaded:
         self._closed = False
         self.in_checkout = in_checkout
         self.modules: dict[str, LoadedModule] = {}
+        self.notes: list[str] = []  # how the file was loaded, where that is not plain (CPU mode, bare fallback)
+        self._path_before = list(sys.path)
+        if finder.top is not None:  # a folder of the checkout on sys.path (the working directory) shadows nothing
+            sys.path[:] = [entry for entry in sys.path if not _inside(Path(entry or "."), finder.top)]
         if Loaded._open == 0:
             Loaded._write_bytecode = sys.dont_write_bytecode
         Loaded._open += 1
@@ -239,6 +264,8 @@ class Loaded:
             return
         self._closed = True
         sys.meta_path.remove(self._finder)
+        if self._finder.top is not None:
+            sys.path[:] = self._path_before
         Loaded._open -= 1
         if Loaded._open == 0:
             sys.dont_write_bytecode = Loaded._write_bytecode
@@ -292,12 +319,47 @@ def _import_variant(
     source.write_bytes(variant.data)
     finder.variant_files.add(str(source))
     module_name = f"{package_name}.{_safe(path.stem)}"
+    if in_checkout:
+        _import_dependencies_first(variant.data, package_name)
     spec = importlib.util.spec_from_file_location(module_name, source)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def _module_level_imports(tree: ast.Module) -> Iterator[ast.ImportFrom]:
+    """The relative imports the module makes as it loads (inside `if` and `try` too, not inside functions)."""
+    pending: list[ast.stmt] = list(tree.body)
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            yield node
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            pending.extend(ast.iter_child_nodes(node))  # type: ignore[arg-type]
+        elif isinstance(node, ast.ExceptHandler):
+            pending.extend(node.body)
+
+
+def _import_dependencies_first(data: bytes, package: str) -> None:
+    """Import the sibling modules the file imports before the file itself, as its host's package import does.
+
+    A checkout whose modules import each other (WanVideoWrapper: `multitalk.multitalk` imports
+    `wanvideo.modules.attention`, whose package imports `model.py`, which imports `multitalk.multitalk`)
+    loads only in the order its host imports it: siblings first, each taking the file from disk. A
+    sibling that fails here fails again, with its real error, when the file itself imports it.
+    """
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return
+    for node in _module_level_imports(tree):
+        name = importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - reported when the file's own import runs into it
+            continue
 
 
 @contextmanager
@@ -339,19 +401,84 @@ def eager_decorators() -> Iterator[None]:
         yield
 
 
+def _comfyui_root(path: Path) -> Path | None:
+    """The ComfyUI tree the file is in (its `comfy/` and custom nodes alike), if any."""
+    return next((parent for parent in path.parents if (parent / "comfy" / "cli_args.py").is_file()), None)
+
+
+def _host_cpu_mode(finder: _Finder, path: Path) -> list[str]:
+    """Put the host the file lives in into its CPU mode before its code checks the device at import.
+
+    ComfyUI's `comfy/model_management.py` raises at import on a machine without CUDA unless
+    `comfy.cli_args.args.cpu` is set, which its `--cpu` flag does; it is set here the same way.
+    """
+    root = _comfyui_root(path)
+    if root is None:
+        return []
+    try:
+        cli_args = importlib.import_module("comfy.cli_args")
+        cli_args.args.cpu = True
+    except Exception as error:  # noqa: BLE001 - a fork with other options: said, and the load goes on
+        return [f"could not put the ComfyUI tree {root} into CPU mode (comfy.cli_args.args.cpu): "
+                f"{type(error).__name__}: {error}"]
+    return [f"ComfyUI tree {root} in CPU mode, as with its --cpu"]
+
+
+def _no_capability() -> tuple[int, int]:
+    return (0, 0)
+
+
+@contextmanager
+def cpu_device_queries(device: str) -> Iterator[None]:
+    """On a CPU run without CUDA, `torch.cuda.get_device_capability()` answers (0, 0), as for a device without
+    tensor cores, instead of raising: Wan2GP's `shared/` asks it at import to pick its attention kernels."""
+    import torch
+
+    if device != "cpu" or torch.cuda.is_available():
+        yield
+        return
+    with replaced(torch.cuda, "get_device_capability", lambda device=None: _no_capability()):
+        yield
+
+
 def load(
     source: Path | bytes,
     variants: Sequence[Variant] | None = None,
     *,
     in_checkout: bool = True,
     entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
+    device: str = "cpu",
+    bare_fallback: bool = False,
 ) -> Loaded:
     """Import each of `variants` (default: the file as it is) as the module at `source`.
 
     `source` is the file's path (its checkout supplies the siblings unless `in_checkout` is False) or,
     for a file with no home, its bytes. `entry_points`: the table whose names stubs serve with a
-    reference kernel. Raises `LoadError` when a variant cannot be imported.
+    reference kernel. `device`: where the forwards will run; on "cpu" the file's host is put into its
+    CPU mode first. `bare_fallback`: when the file cannot be imported in its checkout, import it on its
+    own, and say so in `Loaded.notes`. Raises `LoadError` when a variant cannot be imported.
     """
+    try:
+        return _load(source, variants, in_checkout, entry_points, device)
+    except LoadError as error:
+        if not (bare_fallback and in_checkout and isinstance(source, Path)):
+            raise
+        try:
+            loaded = _load(source, variants, False, entry_points, device)
+        except LoadError as bare_error:
+            raise LoadError(f"{error}; on its own (bare): {bare_error}") from bare_error
+        loaded.notes.insert(0, f"imported on its own (bare: its relative imports stubbed), since in its checkout "
+                               f"{error}")
+        return loaded
+
+
+def _load(
+    source: Path | bytes,
+    variants: Sequence[Variant] | None,
+    in_checkout: bool,
+    entry_points: Sequence[EntryPoint],
+    device: str,
+) -> Loaded:
     path = source if isinstance(source, Path) else Path("module.py")
     data = path.read_bytes() if isinstance(source, Path) and variants is None else source
     chosen = list(variants) if variants is not None else [Variant(ORIGINAL, data if isinstance(data, bytes) else b"")]
@@ -362,12 +489,14 @@ def load(
         raise LoadError(f"cannot parse it: {error}") from error
     resolved = path.resolve() if in_checkout else path
     directories = _package_dirs(resolved, depth) if in_checkout else [Path(f"level{i}") for i in range(depth)]
-    finder = _Finder(entry_points, resolved if in_checkout else None)
+    finder = _Finder(entry_points, resolved if in_checkout else None, directories[0] if in_checkout else None)
     loaded = Loaded(finder, Path(tempfile.mkdtemp(prefix="contiguify-")), in_checkout)
     importlib.invalidate_caches()
+    if in_checkout and device == "cpu":
+        loaded.notes.extend(_host_cpu_mode(finder, resolved))
     for variant in chosen:
         try:
-            with eager_decorators():
+            with eager_decorators(), cpu_device_queries(device):
                 module = _import_variant(finder, loaded._workdir, variant, resolved, directories, in_checkout)
         except Exception as error:
             stubs = loaded.stubbed

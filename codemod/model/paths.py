@@ -3,11 +3,14 @@
 Upstream callers hand the attention `x` as [B, N_t·S, C], the audio context as [B·N_t, N_a, C_a]
 (the multi-speaker classes squeeze a leading 1, which a 3-D context does not have), the latent grid
 as `shape=(N_t, N_h, N_w)`, and on the multi-speaker path `x_ref_attn_map` [human_num, N_t·S] and
-`human_num`. Keyword arguments a forward does not take are left out.
+`human_num` (ComfyUI core and Wan2GP take only the map and count its rows). Wan2GP's forwards take
+`x` in a list they clear (`xlist`). Keyword arguments a forward does not take are left out; a
+forward with a required parameter none of these fill cannot be driven (`undriven`).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -17,9 +20,41 @@ from codemod.model.build import forward_parameters, takes_speakers
 from codemod.model.shape import SINGLE, TWO, ForwardPath, Shape
 
 
+KNOWN_PARAMETERS = frozenset({"shape", "x_ref_attn_map", "human_num"})
+
+
 def paths(cls: type) -> tuple[ForwardPath, ...]:
-    """Single-speaker, and two-speaker when the forward takes `human_num`."""
+    """Single-speaker, and two-speaker when the forward takes `x_ref_attn_map` or `human_num`."""
     return (SINGLE, TWO) if takes_speakers(cls) else (SINGLE,)
+
+
+def _forward_signature(cls: type) -> list[inspect.Parameter] | None:
+    try:
+        return list(inspect.signature(getattr(cls, "forward")).parameters.values())[1:]  # without self
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def takes_list(cls: type) -> bool:
+    """Whether the forward takes `x` in a list (Wan2GP: `forward(self, xlist, ...)`, which it clears)."""
+    parameters = _forward_signature(cls)
+    return bool(parameters) and parameters[0].name.endswith("list")  # type: ignore[index]
+
+
+def undriven(cls: type) -> str | None:
+    """Why `cls.forward` cannot be called with the inputs real callers pass, or None when it can."""
+    parameters = _forward_signature(cls)
+    if parameters is None:
+        return f"cannot read the signature of {getattr(cls, '__name__', cls)}.forward"
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in parameters[len(positional[:2]):]
+                if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                and p.name not in KNOWN_PARAMETERS]
+    if len(positional) < 2 and not any(p.kind is p.VAR_POSITIONAL for p in parameters):
+        return f"{cls.__name__}.forward takes no (x, encoder_hidden_states) pair of arguments"
+    if required:
+        return f"{cls.__name__}.forward needs {', '.join(repr(name) for name in required)}, which no known caller passes"
+    return None
 
 
 @dataclass(frozen=True)
@@ -41,12 +76,15 @@ class Inputs:
         return replace(self, x=self.x.to(dtype), context=self.context.to(dtype), x_ref_attn_map=ref_map)
 
     def arguments(self, model: torch.nn.Module) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Positional and keyword arguments for `model`'s forward, keywords it lacks left out."""
+        """Positional and keyword arguments for `model`'s forward, keywords it lacks left out.
+
+        `x` goes in a new list when the forward takes one (it clears it); the map is None on one speaker.
+        """
         taken = forward_parameters(type(model))
-        keywords: dict[str, Any] = {"shape": self.grid}
-        if "human_num" in taken:
-            keywords.update(x_ref_attn_map=self.x_ref_attn_map, human_num=self.human_num)
-        return (self.x, self.context), {name: value for name, value in keywords.items() if name in taken}
+        keywords: dict[str, Any] = {"shape": self.grid, "x_ref_attn_map": self.x_ref_attn_map,
+                                    "human_num": self.human_num}
+        x: Any = [self.x] if takes_list(type(model)) else self.x
+        return (x, self.context), {name: value for name, value in keywords.items() if name in taken}
 
 
 def forward_inputs(

@@ -158,6 +158,27 @@ class Stub:
     def __repr__(self) -> str:
         return f"<stub {self._stub_name}>"
 
+    def __format__(self, spec: str) -> str:
+        """Formatted as the zero it stands for (`"{:0.0f} MB".format(psutil.virtual_memory().total)`)."""
+        try:
+            return format(0.0, spec)
+        except ValueError:
+            return format(repr(self), spec)
+
+    def _arithmetic(self, *other: object) -> Stub:
+        return Stub(f"{self._stub_name}(...)", self._stub_table)
+
+    # Arithmetic on a stub (a missing library's number: total memory, a version) is another stub;
+    # comparisons with it are false.
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _arithmetic
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __rmod__ = __pow__ = __rpow__ = _arithmetic
+    __neg__ = __pos__ = __abs__ = _arithmetic
+
+    def __lt__(self, other: object) -> bool:
+        return False
+
+    __le__ = __gt__ = __ge__ = __lt__
+
 
 class StubModule(types.ModuleType):
     """A module that is not installed here: a package of stubs, so `import a.b.c` and `from a.b import c` work."""

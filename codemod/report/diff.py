@@ -11,6 +11,18 @@ from codemod.report.paths import name_bytes, patch_path, quote
 from codemod.results import FileResult
 
 NO_NEWLINE = "\\ No newline at end of file\n"
+# The colour of a line by how it starts, first match wins: headers, hunk lines, additions, removals.
+_COLORS = ((b"diff --git", b"\x1b[1m"), (b"+++", b"\x1b[1m"), (b"---", b"\x1b[1m"), (b"@@", b"\x1b[36m"),
+           (b"+", b"\x1b[32m"), (b"-", b"\x1b[31m"))
+
+
+def lines_of(text: str) -> list[str]:
+    """Lines as git sees them: ended by a line feed alone, endings kept. `str.splitlines` would also cut at a
+    lone carriage return, form and line tabulation feeds, U+001C-U+001E, U+0085, U+2028 and U+2029, which
+    git leaves inside a line (and the diff would not apply)."""
+    lines = text.split("\n")
+    ended = [line + "\n" for line in lines[:-1]]
+    return ended + [lines[-1]] if lines[-1] else ended
 
 
 def _hunks(diff: Iterator[str]) -> Iterator[str]:
@@ -40,23 +52,17 @@ def file_diff(result: FileResult) -> bytes:
         return b""
     old, codec = decode(result.old)
     new = result.new.decode(codec)
-    diff = difflib.unified_diff(old.splitlines(keepends=True), new.splitlines(keepends=True), lineterm="\n")
+    diff = difflib.unified_diff(lines_of(old), lines_of(new), lineterm="\n")
     next(diff), next(diff)  # difflib's own `---` / `+++` lines: `header` writes them as bytes
     return header(result.path) + "".join(_hunks(diff)).encode(codec)
 
 
 def colorize(patch: bytes) -> bytes:
-    """ANSI colours for a terminal; never used when stdout is piped."""
+    """ANSI colours for a terminal; never used when stdout is piped. Lines end at line feeds, as in `lines_of`."""
+    if not patch:
+        return patch
     colored = []
-    for line in patch.splitlines(keepends=True):
-        if line.startswith((b"diff --git", b"+++", b"---")):
-            colored.append(b"\x1b[1m" + line.rstrip(b"\r\n") + b"\x1b[0m\n")
-        elif line.startswith(b"@@"):
-            colored.append(b"\x1b[36m" + line.rstrip(b"\r\n") + b"\x1b[0m\n")
-        elif line.startswith(b"+"):
-            colored.append(b"\x1b[32m" + line.rstrip(b"\r\n") + b"\x1b[0m\n")
-        elif line.startswith(b"-"):
-            colored.append(b"\x1b[31m" + line.rstrip(b"\r\n") + b"\x1b[0m\n")
-        else:
-            colored.append(line)
+    for line in patch.removesuffix(b"\n").split(b"\n"):
+        color = next((code for prefix, code in _COLORS if line.startswith(prefix)), None)
+        colored.append(line + b"\n" if color is None else color + line.rstrip(b"\r") + b"\x1b[0m\n")
     return b"".join(colored)

@@ -9,22 +9,29 @@ from codemod.match.patterns import DEFAULT_TARGETS
 from codemod.report.paths import shown
 from codemod.results import FileResult
 
+INSERTED = b".contiguous()"
 
-def file_lines(result: FileResult, *, wrote: bool) -> list[str]:
+
+def file_lines(result: FileResult, *, wrote: bool, reverted: bool = False) -> list[str]:
     """`rewrote PATH` / `would rewrite PATH`, `error: PATH: reason`, and a warning per target missing sites.
 
-    Standard input is `<stdin>`; a fix of it is written to stdout, and says so.
+    Standard input is `<stdin>`; a fix of it is written to stdout, and says so. `reverted`: `reverted PATH`,
+    with the calls removed, and no warnings about sites (a reverted file has none of its calls).
     """
     lines = []
     path = shown(result.path)
     if result.error is not None:
         lines.append(f"error: {path}: {result.error}")
+    elif result.changed and reverted:
+        assert result.old is not None and result.new is not None
+        removed = result.old.count(INSERTED) - result.new.count(INSERTED)
+        lines.append(f"reverted {path} ({removed} .contiguous() removed)")
     elif result.changed:
         inserted = sum(target.inserted for target in result.targets)
         verb = "rewrote" if wrote else "would rewrite"
         where = " to stdout" if wrote and result.path == "-" else ""
         lines.append(f"{verb} {path}{where} ({inserted} .contiguous() inserted)")
-    for target in result.targets:
+    for target in () if reverted else result.targets:
         if target.missing:
             lines.append(
                 f"warning: {path}:{target.line}: {target.class_name}.{target.method}: "
@@ -33,11 +40,11 @@ def file_lines(result: FileResult, *, wrote: bool) -> list[str]:
     return lines
 
 
-def summary_line(results: Sequence[FileResult], *, wrote: bool) -> str:
+def summary_line(results: Sequence[FileResult], *, wrote: bool, reverted: bool = False) -> str:
     changed = sum(result.changed for result in results)
     errors = sum(result.error is not None for result in results)
     unchanged = len(results) - changed - errors
-    verb = "rewritten" if wrote else "would be rewritten"
+    verb = "reverted" if reverted else "rewritten" if wrote else "would be rewritten"
     return (
         f"{changed} file{'s' if changed != 1 else ''} {verb}, {unchanged} left unchanged, "
         f"{errors} error{'s' if errors != 1 else ''}"

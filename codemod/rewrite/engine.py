@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -38,6 +39,8 @@ class ScopedTransformer(cst.CSTTransformer):
     def __init__(self, targets: Sequence[tuple[TargetMethod, str]]) -> None:
         super().__init__()
         self._roles = {id(target.node): (target, role) for target, role in targets}
+        # The `if` / `try` / `with` ... statements that lead to a target class.
+        self._containers = {id(container) for target, _ in targets for container in target.containers}
         self._records: dict[int, list[SiteResult]] = {
             id(target.node): [] for target, _ in targets
         }
@@ -52,6 +55,7 @@ class ScopedTransformer(cst.CSTTransformer):
             and isinstance(node, cst.BaseStatement)
             and not isinstance(node, cst.ClassDef)
             and id(node) not in self._roles
+            and id(node) not in self._containers
         ):
             return False
         return super().on_visit(node)
@@ -138,10 +142,67 @@ def rewrite_module_source(
     source: str, profile: Profile, patterns: Sequence[TargetPattern], entry_points: Sequence[EntryPoint] = ENTRY_POINTS
 ) -> tuple[str, tuple[TargetResult, ...]]:
     """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
-    module = cst.parse_module(source)
-    targets = find_targets(module, patterns)
-    if not targets:
+    parsed, restore = _for_libcst(source)
+    module = cst.parse_module(parsed)
+    found = find_targets(module, patterns)
+    if not found:
         return source, ()
+    targets = [target for target in found if target.enclosing_function is None]
     transformer = profile.transformer([(target, profile.role_of(target)) for target in targets], entry_points)
-    new_module = MetadataWrapper(module, unsafe_skip_copy=True).visit(transformer)
-    return new_module.code, transformer.results(profile)
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    new_module = wrapper.visit(transformer)
+    results = transformer.results(profile)
+    if len(targets) < len(found):
+        positions = wrapper.resolve(PositionProvider)
+        results = tuple(sorted(
+            (*results, *(_out_of_reach(target, profile, positions[target.node].start.line)
+                         for target in found if target.enclosing_function is not None)),
+            key=lambda result: result.line,
+        ))
+    return restore(new_module.code), results
+
+
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+# Indentation up to its last form feed: Python counts the columns after it alone.
+_FORM_FEED_INDENT = re.compile(r"[ \t\f]*\f")
+
+
+def _for_libcst(source: str) -> tuple[str, Callable[[str], str]]:
+    """`source` as libcst gives it back byte for byte, and what puts the rest back into its output.
+
+    libcst 1.x loses two things that Python accepts: a final line end that is a lone `\r` (a file
+    with old Mac line ends), and form feeds in a line's indentation (it drops them, or copies them
+    to the next lines). Lines keep their number through a rewrite (insertions add no line), so the
+    indentation taken off each line goes back on the same line.
+    """
+    final = "\r" if source.endswith("\r") else ""
+    body = source[:len(source) - len(final)]
+    if "\f" not in body:
+        return body, lambda code: code + final
+    parts = _LINE_END.split(body)  # lines at even indexes, their ends between them
+    taken: dict[int, str] = {}
+    for index in range(0, len(parts), 2):
+        match = _FORM_FEED_INDENT.match(parts[index])
+        if match is not None:
+            taken[index] = match.group()
+            parts[index] = parts[index][match.end():]
+
+    def restore(code: str) -> str:
+        lines = _LINE_END.split(code)
+        if len(lines) != len(parts):  # not a rewrite of these lines: left for the insertions-only check to refuse
+            return code + final
+        for index, prefix in taken.items():
+            lines[index] = prefix + lines[index]
+        return "".join(lines) + final
+
+    return "".join(parts), restore
+
+
+def _out_of_reach(target: TargetMethod, profile: Profile, line: int) -> TargetResult:
+    """A target method in a class that a function defines: every site missing, with the reason."""
+    assert target.enclosing_function is not None
+    function = target.enclosing_function.name.value
+    reason = f"its class is defined inside the function {function}(), which contiguify does not rewrite"
+    role = profile.role_of(target)
+    sites = tuple(SiteResult(info.id, None, "missing", reason) for info in profile.sites_for(role))
+    return TargetResult(target.class_name, target.method_name, line, role, sites)

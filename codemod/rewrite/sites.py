@@ -25,6 +25,7 @@ import libcst as cst
 
 from codemod.match.calls import entry_point_of
 from codemod.match.chains import Chain, Link, decompose
+from codemod.match.patterns import python_name
 from codemod.rewrite.engine import SiteInfo
 
 Phase = Literal["before", "after"]
@@ -146,7 +147,7 @@ def _assignment(site_id: str, statement: cst.CSTNode) -> cst.Assign:
 
 def assigned_name(node: cst.Assign) -> str | None:
     target = node.targets[0].target if len(node.targets) == 1 else None
-    return target.value if isinstance(target, cst.Name) else None
+    return python_name(target.value) if isinstance(target, cst.Name) else None
 
 
 def _inserted_link(old: Chain, new: Chain) -> int | None:

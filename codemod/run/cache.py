@@ -20,9 +20,8 @@ from __future__ import annotations
 import contextlib
 import marshal
 import os
-import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 try:  # built into CPython; `hashlib` would load OpenSSL first, 2 ms of a 50 ms cached run
@@ -32,7 +31,7 @@ except ImportError:  # pragma: no cover - other interpreters
 
 import codemod
 from codemod.decoding import decode
-from codemod.guards import INSERTED_TEXT, check_insertions_only
+from codemod.guards import INSERTED_TEXT, check_insertions_only, insertions, rebuild
 from codemod.results import FileResult, SiteResult, TargetResult
 from codemod.run.job import Job
 
@@ -41,8 +40,6 @@ CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
 NO_CACHE_VARIABLE = "CONTIGUIFY_NO_CACHE"
 FORMAT = 3
 SITE_STATUSES = ("inserted", "present", "missing")
-# All that an entry may insert into a file.
-_INSERTABLE = re.compile(r"(?:\.contiguous\(\)|[()])+")
 
 
 def default_directory() -> str:
@@ -127,70 +124,17 @@ def _targets_from_plain(value: Any) -> tuple[TargetResult, ...]:
     return tuple(targets)
 
 
-def _common_run(old: str, start: int, new: str, new_start: int, stop: int) -> int:
-    """How many characters of `old` from `start` and of `new` from `new_start` (up to `stop`) agree."""
-    low, high = 0, min(len(old) - start, stop - new_start)
-    while low < high:  # few differences in long texts: halving beats a loop over characters
-        middle = (low + high + 1) // 2
-        if old[start:start + middle] == new[new_start:new_start + middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def insertions(old: str, new: str) -> list[list[Any]] | None:
-    """`new` as [offset in `old`, inserted text] pairs, or None when it is not `old` plus insertions.
-
-    A `.contiguous()` in `new` but not at the same place in `old` is taken as inserted, so that one
-    inserted before `.cuda()` is not mistaken for the `.c` of it.
-    """
-    found: list[list[Any]] = []
-    start = new_start = 0
-    while new_start < len(new):
-        call = new.find(INSERTED_TEXT, new_start)
-        stop = len(new) if call < 0 else call
-        run = _common_run(old, start, new, new_start, stop)
-        start, new_start = start + run, new_start + run
-        if new_start == len(new):
-            break
-        if new_start == call and old.startswith(INSERTED_TEXT, start):
-            start, new_start = start + len(INSERTED_TEXT), new_start + len(INSERTED_TEXT)
-            continue
-        piece = INSERTED_TEXT if new_start == call else new[new_start]
-        if not _INSERTABLE.fullmatch(piece):
-            return None
-        if found and found[-1][0] == start:
-            found[-1][1] += piece
-        else:
-            found.append([start, piece])
-        new_start += len(piece)
-    return found if start == len(old) else None
-
-
-def rebuild(old: str, entry: Any) -> str | None:
-    """`old` with the insertions of `entry`, if each is `.contiguous()` calls and parentheses at an
-    increasing offset, and the parentheses balance; else None."""
-    pieces, previous, opened = [], -1, 0
-    for offset, text in entry:
-        if not (type(offset) is int and isinstance(text, str) and previous < offset <= len(old)
-                and _INSERTABLE.fullmatch(text)):
-            return None
-        bare = text.replace(INSERTED_TEXT, "")
-        opened += bare.count("(") - bare.count(")")
-        pieces += [old[max(previous, 0):offset], text]
-        previous = offset
-    if opened != 0 or previous < 0:
-        return None
-    pieces.append(old[previous:])
-    return "".join(pieces)
+def _warn_unwritable(reason: str) -> None:
+    sys.stderr.write(f"warning: {reason}; going on without it\n")
 
 
 class ResultCache:
     """Maps a job (bytes, profile, targets) to its result; lookups and stores never raise."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, on_unwritable: Callable[[str], None] | None = None) -> None:
+        """`on_unwritable`: told, once, why the directory cannot be written (default: a warning on stderr)."""
         self.root = root
+        self.on_unwritable = on_unwritable or _warn_unwritable
         self._directory: str | None = None
         self._created = False
         self._unwritable = False  # said once, then not tried again
@@ -279,8 +223,7 @@ class ResultCache:
                 with contextlib.suppress(OSError):
                     os.unlink(temp)
             self._unwritable = True
-            sys.stderr.write(f"warning: cannot write the result cache in {self.root}: {error.strerror or error}; "
-                             "going on without it\n")
+            self.on_unwritable(f"cannot write the result cache in {self.root}: {error.strerror or error}")
 
     def _mark_root(self) -> None:
         """Tell backup tools and git that the directory holds a cache, as other tools' caches do."""

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
-from codemod.config import PYPROJECT, ConfigError, Project, Projects
+from codemod.config import PYPROJECT, REPOSITORY_MARKER, ConfigError, Project, Projects
 
 SKIPPED_DIRECTORIES = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
@@ -126,7 +126,8 @@ class _Walk:
                 yield Candidate(directory, f"cannot list directory: {error.strerror or error}")
                 continue
             if not first:
-                found = self.projects.below(directory, project, any(entry.name == PYPROJECT for entry in entries))
+                names = {entry.name for entry in entries}
+                found = self.projects.below(directory, project, PYPROJECT in names, REPOSITORY_MARKER in names)
                 if isinstance(found, ConfigError):
                     yield Candidate(display_path(found.path), found.reason)
                     continue

@@ -9,6 +9,11 @@ target class's forward on one path, original against rewritten, with the same we
 - `new-error`: the rewrite raises where the original did not, or raises another error;
 - `same-error`: both raise the same error (type and message);
 - `unverifiable`: the file cannot be imported, the class not built or called (the detail says which).
+
+A file and profile count as *verified* only when every target has at least one path that ran to
+the end in both the original and the rewrite and compared `equal`; `same-error` and `unverifiable`
+runs verify nothing. A file with targets that is not verified makes the run fail (exit 2) unless
+the caller allows it (`--allow-unverified`).
 """
 
 from __future__ import annotations
@@ -51,6 +56,23 @@ class FileVerification:
     stubbed: tuple[str, ...] = ()
     targets: tuple[TargetRuns, ...] = ()
     error: str | None = None
+    notes: tuple[str, ...] = ()  # how the file was loaded where that is not plain (bare fallback, CPU mode)
+
+    @property
+    def unverified(self) -> str | None:
+        """Why this file and profile does not count as verified (see the module's docstring), or None."""
+        if self.error is not None:
+            return self.error
+        if self.failures:
+            return "; ".join(self.failures)
+        if not self.targets:
+            return "no target was run"
+        for target in self.targets:
+            if not any(run.status == "equal" for run in target.runs):
+                runs = "; ".join(f"{run.path}: {describe(run)}" for run in target.runs)
+                return (f"{target.class_name}.{target.method}: no path ran to the end in both the original and the "
+                        f"rewrite with equal results ({runs})")
+        return None
 
     @property
     def failures(self) -> list[str]:
@@ -71,6 +93,16 @@ def describe(run: PathRun) -> str:
     return f"{run.status} ({'; '.join(parts)})" if parts else run.status
 
 
+def not_verified(files: Sequence[FileVerification]) -> list[tuple[str, str]]:
+    """(path, reason) for each file that has no error and no failing run but is not verified, once per file."""
+    found: dict[str, str] = {}
+    for file in files:
+        reason = file.unverified
+        if file.error is None and not file.failures and reason is not None and file.path not in found:
+            found[file.path] = f"[{file.profile}] {reason}"
+    return list(found.items())
+
+
 def render_json(files: Sequence[FileVerification]) -> str:
     """`{"files": [{"path", "profile", "stubbed", "error", "targets": [{"class", "method", "runs": [...]}]}]}`."""
     document = {
@@ -79,7 +111,10 @@ def render_json(files: Sequence[FileVerification]) -> str:
                 "path": file.path,
                 "profile": file.profile,
                 "stubbed": list(file.stubbed),
+                "notes": list(file.notes),
                 "error": file.error,
+                "verified": file.unverified is None,
+                "unverified_reason": file.unverified,
                 "targets": [
                     {
                         "class": target.class_name,
@@ -108,6 +143,8 @@ def render_text(files: Sequence[FileVerification]) -> str:
     for file in files:
         if file.error is not None:
             continue
+        for note in file.notes:
+            lines.append(f"{file.path} [{file.profile}]: {note}")
         if file.stubbed:
             lines.append(f"{file.path} [{file.profile}]: stubbed (not importable here): {', '.join(file.stubbed)}")
         for target in file.targets:
@@ -120,6 +157,8 @@ def render_text(files: Sequence[FileVerification]) -> str:
             for run in target.runs:
                 counts[run.status] += 1
     errors = sum(file.error is not None for file in files)
+    verified = sum(file.unverified is None for file in files)
     summary = ", ".join(f"{count} {status}" for status, count in counts.items() if count)
-    lines.append(f"{len(files)} file runs: {summary or 'nothing run'}" + (f"; {errors} not run (errors)" if errors else ""))
+    lines.append(f"{len(files)} file runs: {summary or 'nothing run'}; {verified} verified, "
+                 f"{len(files) - verified} not" + (f"; {errors} not run (errors)" if errors else ""))
     return "\n".join(lines) + "\n"

@@ -24,7 +24,7 @@ import torch
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, build, torch_dtype
 from codemod.model.load import LoadError, load, replaced
-from codemod.model.paths import forward_inputs, paths, run_forward
+from codemod.model.paths import forward_inputs, paths, run_forward, undriven
 from codemod.model.record import entry_point_targets
 from codemod.model.shape import SMALL, Shape
 from codemod.model.variants import ORIGINAL, Variant
@@ -154,6 +154,9 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
     classes = [cls for cls in found if isinstance(cls, type) and issubclass(cls, torch.nn.Module)]
     if len(classes) != len(found):
         return unverifiable(f"{class_name} is not a torch.nn.Module class at module level")
+    reason = undriven(classes[0])
+    if reason is not None:
+        return unverifiable(f"cannot drive it: {reason}")
     runs: list[list[PathRun]] = [[] for _ in modules[1:]]
     for path in paths(classes[0]):
         try:
@@ -175,11 +178,14 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
 
 
 def verify_rewrites(rewrites: Mapping[str, FileResult], device: str = "cpu", dtype: str = "fp32",
-                    shape: Shape = SMALL, entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> list[FileVerification]:
+                    shape: Shape = SMALL, entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
+                    in_checkout: bool = True) -> list[FileVerification]:
     """Verify each profile's rewrite of one file (`rewrites`: profile -> result, from the one rewrite path).
 
     The original is imported, built and run once for all of them. `entry_points`: the table the rewrites
-    were made with (the file's project's), for stubs and synchronisation. One verification per profile.
+    were made with (the file's project's), for stubs and synchronisation. `in_checkout`: import the file
+    in its checkout (falling back to importing it on its own, which the verification's notes say), else
+    on its own (`--bare`). One verification per profile.
     """
     failed = {profile: FileVerification(result.path, profile, error=result.error or "the file was not read")
               for profile, result in rewrites.items()
@@ -195,7 +201,8 @@ def verify_rewrites(rewrites: Mapping[str, FileResult], device: str = "cpu", dty
     source: Path | bytes = on_disk if first.path != "-" and on_disk.is_file() else first.old
     chosen_device, chosen_dtype = torch.device(device), torch_dtype(dtype)
     try:
-        loaded = load(source, variants, entry_points=entry_points)
+        loaded = load(source, variants, entry_points=entry_points, in_checkout=in_checkout, device=device,
+                      bare_fallback=True)
     except LoadError as error:
         reason = f"cannot import it: {error}"
         unloaded = {profile: FileVerification(result.path, profile, (), tuple(
@@ -214,13 +221,19 @@ def verify_rewrites(rewrites: Mapping[str, FileResult], device: str = "cpu", dty
             for target in first.targets
         ]
         verified = {profile: FileVerification(result.path, profile, tuple(loaded.stubbed),
-                                              tuple(runs[index] for runs in per_target))
+                                              tuple(runs[index] for runs in per_target), notes=tuple(loaded.notes))
                     for index, (profile, result) in enumerate(usable.items())}
     return [failed.get(profile) or verified[profile] for profile in rewrites]
 
 
 def verify_result(result: FileResult, profile: str, device: str = "cpu", dtype: str = "fp32",
-                  shape: Shape = SMALL, entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> FileVerification:
+                  shape: Shape = SMALL, entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
+                  in_checkout: bool = True) -> FileVerification:
     """Verify one profile's rewrite `result` of one file; see `verify_rewrites`."""
-    (verification,) = verify_rewrites({profile: result}, device, dtype, shape, entry_points)
+    (verification,) = verify_rewrites({profile: result}, device, dtype, shape, entry_points, in_checkout)
     return verification
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device (asked in a child process: this one must not initialise CUDA, it forks)."""
+    return bool(torch.cuda.is_available())

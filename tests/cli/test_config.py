@@ -64,6 +64,19 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
                                 "tool.contiguify.entry-points[0]: names: 'self.attn': a method of self is never"),
     "entry-point-any-name": ('[[tool.contiguify.entry-points]]\nnames = ["*.*"]\nlayout = "B L H D"\n',
                              "tool.contiguify.entry-points[0]: names: '*.*': its last part must name the function"),
+    **{
+        f"entry-point-{label}": (
+            f'[tool.contiguify]\nprofile = "boundary"\n[[tool.contiguify.entry-points]]\nnames = ["{name}"]\n'
+            'layout = "B L H D"\n',
+            f"tool.contiguify.entry-points[0]: names: '{name}' matches the {kind} `{word}`, which is never an attention",
+        )
+        for label, name, kind, word in (
+            ("tensor-method", "*.view", "tensor operation", "view"),
+            ("tensor-method-wildcard", "*.resh?pe", "tensor operation", "reshape"),
+            ("builtin", "range", "builtin", "range"),
+            ("torch-function", "torch.cat", "tensor operation", "cat"),
+        )
+    },
     "entry-point-not-a-name": ('[[tool.contiguify.entry-points]]\nnames = ["f(q)"]\nlayout = "B L H D"\n',
                                "tool.contiguify.entry-points[0]: names: 'f(q)' is not a dotted name"),
     "entry-point-two-keywords": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\nkeywords = ["q", "k"]\n',
@@ -75,6 +88,18 @@ MALFORMED: dict[str, tuple[str | bytes, str]] = {
                                    "tool.contiguify.entry-points[0]: layout-if.value must be"),
     "entry-point-second-bad": ('[[tool.contiguify.entry-points]]\nnames = ["f"]\nlayout = "B L H D"\n[[tool.contiguify.entry-points]]\nnames = ["g"]\n',
                                "tool.contiguify.entry-points[1]: names and layout are required"),
+    "exclude-absolute": ('[tool.contiguify]\nexclude = ["/tmp/checkout/tests"]\n',
+                         "tool.contiguify.exclude: '/tmp/checkout/tests' is an absolute path"),
+    "exclude-parent": ('[tool.contiguify]\nexclude = ["../checkout"]\n', "tool.contiguify.exclude: '../checkout' has a '..' part"),
+    "exclude-parent-inside": ('[tool.contiguify]\nexclude = ["multitalk/../multitalk"]\n',
+                              "tool.contiguify.exclude: 'multitalk/../multitalk' has a '..' part"),
+    "exclude-nothing": ('[tool.contiguify]\nexclude = ["./"]\n', "tool.contiguify.exclude: './' names no path"),
+    "deep-array": ("x = " + "[" * 500 + "]" * 500 + "\n", "not readable: arrays or inline tables nested too deeply"),
+    "deep-inline-table": ("x = " + "{a = " * 500 + "1" + "}" * 500 + "\n",
+                          "not readable: arrays or inline tables nested too deeply"),
+    "deep-targets": ("[tool.contiguify]\ntargets = " + "[" * 100_000 + "]" * 100_000 + "\n",
+                     "not readable: arrays or inline tables nested too deeply"),
+    "too-large": ("[tool.contiguify]\n" + "#" * 1024 * 1024 + "\n", "too large to be a pyproject.toml"),
     "not-toml": ("[tool.contiguify\n", "not valid TOML"),
     "not-utf8": (b"[tool.contiguify]\n# \xff\n", "not UTF-8"),
 }
@@ -131,6 +156,11 @@ EXCLUDES = {
     "path from the root": "multitalk/multitalk.py",
     "glob from the root": "multitalk/*.py",
     "file name glob": "multi*.py",
+    # Spelled as paths are: the same patterns once normalised.
+    "directory with a slash": "multitalk/",
+    "directory from dot": "./multitalk",
+    "path from dot": "./multitalk/./multitalk.py",
+    "doubled slash": "multitalk//multitalk.py",
 }
 
 
@@ -229,3 +259,46 @@ def test_a_profile_from_the_config_and_strict(work: Path) -> None:
     checkout(work / "boundary", '[tool.contiguify]\nprofile = "boundary"\n')
     code, patch, _ = invoke("check", "boundary")
     assert code == 1 and b"q.contiguous(), encoder_k.contiguous(), encoder_v.contiguous()" in patch
+
+
+def repository(path: Path) -> Path:
+    """A checkout that is a git repository (what marks one: a `.git` in it)."""
+    (path / ".git").mkdir(parents=True)
+    return checkout(path)
+
+
+HOSTILE = {
+    "exclude everything": '[tool.contiguify]\nexclude = ["*"]\n',
+    "other targets": '[tool.contiguify]\ntargets = ["Mine.forward"]\n',
+    "entry points": '[tool.contiguify]\nprofile = "boundary"\n[[tool.contiguify.entry-points]]\nnames = ["*.view"]\nlayout = "B L H D"\n',
+    "not TOML": "[tool.contiguify\n",
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+@pytest.mark.parametrize("where", ["from above", "inside", "deep inside", "the file"])
+def test_a_pyproject_above_the_repository_is_never_read(
+    case: str, where: str, work: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (work / "pp").mkdir()
+    (work / "pp" / "pyproject.toml").write_text(HOSTILE[case])
+    root = repository(work / "pp" / "checkout")
+    cwd, path = {"from above": (work, "pp/checkout"), "inside": (root, "."), "deep inside": (root / "multitalk", "."),
+                 "the file": (work / "pp", "checkout/multitalk/multitalk.py")}[where]
+    monkeypatch.chdir(cwd)
+    code, patch, err = invoke("fix", "--no-cache", path)
+    assert code == 1 and "error:" not in err, err
+    assert (root / "multitalk" / "multitalk.py").read_bytes() == FIXED
+
+
+def test_a_nested_repository_has_its_own_settings(work: Path) -> None:
+    """Walking a tree that holds another checkout: that checkout is judged as if it were named itself."""
+    outer = checkout(work / "outer", '[tool.contiguify]\ntargets = ["Mine.forward"]\n', {"other.py": MINE})
+    inner = repository(outer / "vendored")
+    code, patch, _ = invoke("check", "outer")
+    names = {line.split(b" b/")[0].removeprefix(b"diff --git a/") for line in patch.splitlines()
+             if line.startswith(b"diff --git ")}
+    assert code == 1
+    # The inner checkout's names are relative to its own repository root.
+    assert names == {b"outer/other.py", b"multitalk/multitalk.py"}
+    assert invoke("check", str(inner))[1] == patch[patch.index(b"diff --git a/multitalk/"):]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from codemod.report.diff import NO_NEWLINE
 from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 
@@ -136,3 +137,50 @@ def test_no_repository_and_outside_the_working_directory_is_said(tmp_path: Path,
     absolute = str(tmp_path / "loose" / "multitalk.py").encode()
     assert patch.startswith(b"diff --git a/" + absolute)
     assert "in no git repository and outside the working directory" in err
+
+
+# Characters that `str.splitlines` takes for line ends and git does not (a lone carriage return included).
+SEPARATORS = {
+    "form-feed": "\x0c", "vertical-tab": "\x0b", "file-separator": "\x1c", "group-separator": "\x1d",
+    "record-separator": "\x1e", "next-line": "\x85", "line-separator": "\u2028", "paragraph-separator": "\u2029",
+    "carriage-return": "\r",
+}
+
+
+@pytest.mark.parametrize("case", SEPARATORS)
+def test_context_lines_holding_odd_separators_apply(case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The character sits in a comment right above a rewritten line, so it is in the diff's context."""
+    lines = ORIGINAL.decode("utf-8").split("\n")
+    site = next(index for index, line in enumerate(lines) if line.strip().startswith("q = self.q_linear(x)"))
+    indent = lines[site][:len(lines[site]) - len(lines[site].lstrip())]
+    # After a lone `\r` Python starts a new line: the comment goes on there, indented alike.
+    lines.insert(site, f"{indent}# one{SEPARATORS[case]}{indent if case == 'carriage-return' else ''}# line")
+    source = "\n".join(lines).encode("utf-8")
+    fixed = rewrite(source, "seed").new
+    assert fixed is not None and fixed != source
+    repo = make_repo(tmp_path / "repo", [b"multitalk.py"])
+    (repo / "multitalk.py").write_bytes(source)
+    monkeypatch.chdir(repo)
+    code, patch, err = invoke("check", "multitalk.py")
+    assert code == 1, err
+    assert NO_NEWLINE.encode() not in patch
+    git(repo, "apply", "--check", "-", input=patch)
+    git(repo, "apply", "-", input=patch)
+    assert (repo / "multitalk.py").read_bytes() == fixed
+
+
+def test_the_readme_apply_command_works_from_a_sibling_subdirectory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain `git apply` in `other/` passes over `sub/multitalk.py`; the README's command applies it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (command,) = [line.split("| ", 1)[1].split("  #", 1)[0].strip() for line in readme.splitlines()
+                  if line.startswith("contiguify check ... | ")]
+    repo = make_repo(tmp_path / "checkout", [b"sub/multitalk.py", b"other/keep.py"])
+    monkeypatch.chdir(repo / "other")
+    code, patch, _ = invoke("check", "../sub")
+    assert code == 1
+    subprocess.run(["git", "apply", "-"], input=patch, cwd=repo / "other", check=True)
+    assert (repo / "sub" / "multitalk.py").read_bytes() == ORIGINAL  # git's own rule: paths outside are skipped
+    subprocess.run(["bash", "-c", command], input=patch, cwd=repo / "other", check=True)
+    assert (repo / "sub" / "multitalk.py").read_bytes() == FIXED

@@ -187,7 +187,7 @@ def test_json_report_follows_the_schema() -> None:
         (variant, path.name) for path in PATHS for variant in ("original", *PROFILES)
     ]
     for run in document["runs"]:
-        assert set(run) == {"variant", "path", "boundaries", "contiguous_calls"}
+        assert set(run) == {"variant", "path", "error", "boundaries", "contiguous_calls"} and run["error"] is None
         for boundary in run["boundaries"]:
             assert set(boundary) == {"line", "call", "arg", "layout", "contiguous", "dense", "aligned16", "shape",
                                      "stride"}
@@ -270,9 +270,10 @@ BAD_INPUTS = {
         CHECKOUT_MULTITALK.read_text().replace("num_heads: int,", "num_heads: int,\n        mystery: int,"),
         "no value for its parameter 'mystery'",
     ),
-    "forward-fails": (
-        CHECKOUT_MULTITALK.read_text().replace("        expected_tokens =", "        1 / 0\n        expected_tokens ="),
-        "forward failed on the single-speaker path: ZeroDivisionError",
+    "forward-fails-on-every-path": (
+        CHECKOUT_MULTITALK.read_text().replace("        expected_tokens =", "        1 / 0\n        expected_tokens =")
+        .replace("        N_t, N_h, N_w = shape\n\n", "        1 / 0\n        N_t, N_h, N_w = shape\n\n"),
+        "nothing could run",
     ),
 }
 
@@ -286,6 +287,29 @@ def test_bad_input_is_a_clear_error_with_exit_2(tmp_path: Path, name: str) -> No
     assert result.exit_code == 2, result.output
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+    """As in a real August 2025 version, whose multi-speaker class's single-speaker fall-through is broken."""
+    broken = tmp_path / "multitalk.py"
+    broken.write_text(CHECKOUT_MULTITALK.read_text().replace(
+        "        expected_tokens =", "        1 / 0\n        expected_tokens ="))
+    result = invoke(str(broken), "--format", "json", *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    assert [(run["variant"], run["path"]) for run in runs] == [
+        (variant, path.name) for path in PATHS for variant in ("original", *PROFILES)]
+    for run in runs:
+        if run["path"] == SINGLE.name:
+            assert run["error"].startswith("SingleStreamMultiAttention.forward raised ZeroDivisionError")
+            assert run["boundaries"] == []
+        else:
+            assert run["error"] is None and run["boundaries"]
+    for variant in ("original", *PROFILES):
+        assert f"note: {variant}, single-speaker path: could not run: SingleStreamMultiAttention.forward raised " \
+               "ZeroDivisionError" in result.stderr
+    text = invoke(str(broken), *SMALL_OPTIONS)
+    assert text.exit_code == 0 and "  could not run: SingleStreamMultiAttention.forward raised" in text.stdout
 
 
 def test_unknown_profile_and_missing_file_exit_2(tmp_path: Path) -> None:

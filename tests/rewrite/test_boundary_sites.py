@@ -387,3 +387,93 @@ def test_sites_report_the_line_of_the_inserted_call() -> None:
     assert [(site.id, site.line) for site in sites if site.id.startswith("boundary.attention")] == [
         ("boundary.attention-q", 8), ("boundary.attention-k", 8), ("boundary.attention-v", 8),
     ]
+
+
+# Values that are not tensors, reaching an argument: (statements, expected rewrite, site id, reason). The other
+# arguments are still made contiguous; the one that may not be a tensor is left as it is and its site is missing.
+NON_TENSORS = [
+    pytest.param(
+        "q = flag or None\nx = attention(q, k, v)",
+        "q = flag or None\nx = attention(q, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`q` may be None (assigned at line 7), not a tensor", id="or-none",
+    ),
+    pytest.param(
+        "q = flag and q\nx = attention(q, k, v)",
+        "q = flag and q\nx = attention(q, k.contiguous(), v.contiguous())",
+        "boundary.attention-q",
+        "`q` may be whichever operand decides it (a flag as well as a tensor) (assigned at line 7), not a tensor",
+        id="and-of-names",
+    ),
+    pytest.param(
+        "n, k = -1, k\nx = attention(n, k, v)",
+        "n, k = -1, k\nx = attention(n, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`n` may be a number (assigned at line 7), not a tensor", id="unpacked-display",
+    ),
+    pytest.param(
+        "y = self.proj(None if flag else x)", "y = self.proj(None if flag else x)",
+        "boundary.linear-input", "`None if flag else x` may be None, not a tensor", id="conditional-argument",
+    ),
+    pytest.param(
+        "x = attention((q if f else None), k, v)", "x = attention((q if f else None), k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`(q if f else None)` may be None, not a tensor", id="parenthesised-conditional",
+    ),
+    pytest.param(
+        "for q in [None, q]:\n    x = attention(q, k, v)",
+        "for q in [None, q]:\n    x = attention(q, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`q` may be None (assigned at line 7), not a tensor", id="loop-over-a-display",
+    ),
+    pytest.param(
+        "*q, = [1]\nx = attention(q, k, v)", "*q, = [1]\nx = attention(q, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`q` may be a list (assigned at line 7), not a tensor", id="starred-target",
+    ),
+    *(
+        pytest.param(
+            f"q = {builtin}(q)\nx = attention(q, k, v)", f"q = {builtin}(q)\nx = attention(q, k.contiguous(), v.contiguous())",
+            "boundary.attention-q", f"`q` may be {kind} (assigned at line 7), not a tensor", id=f"builtin-{builtin}",
+        )
+        for builtin, kind in (("list", "a list"), ("tuple", "a tuple"), ("str", "a string"), ("int", "a number"))
+    ),
+    pytest.param(
+        "B, N, C = x.shape\ny = attention(B * N, k, v)", "B, N, C = x.shape\ny = attention(B * N, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`B * N` may be a number, not a tensor", id="arithmetic-on-sizes",
+    ),
+    pytest.param(
+        "a = None\nq = a if f else q\nx = attention(q, k, v)",
+        "a = None\nq = a if f else q\nx = attention(q, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`q` may be None (assigned at line 8), not a tensor", id="through-another-name",
+    ),
+    pytest.param(
+        "x = attention(x.size(0), k, v)", "x = attention(x.size(0), k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`x.size(0)` is a size, not a tensor", id="size-query",
+    ),
+    pytest.param(
+        "x = attention(q is None, k, v)", "x = attention(q is None, k.contiguous(), v.contiguous())",
+        "boundary.attention-q", "`q is None` is a bool, not a tensor", id="identity-test",
+    ),
+]
+
+
+@pytest.mark.parametrize(("source", "expected", "site_id", "reason"), NON_TENSORS)
+def test_values_that_may_not_be_tensors_are_left_alone(source: str, expected: str, site_id: str, reason: str) -> None:
+    new, sites = boundary(in_forward(*source.split("\n")))
+    assert new == in_forward(*expected.split("\n"))
+    assert [(site.status, site.reason) for site in sites if site.id == site_id] == [("missing", reason)]
+
+
+# Tensors that only look like those: rewritten as usual.
+TENSORS = [
+    pytest.param("q = q * 2\nx = attention(q, k, v)", id="arithmetic-on-a-tensor"),
+    pytest.param("q = -q\nx = attention(q, k, v)", id="negated-tensor"),
+    pytest.param("q, k = kv.unbind(0)\nx = attention(q, k, v)", id="unpacked-call"),
+    pytest.param("n, k = -1, k\nx = attention(q, k, v)", id="unpacked-display-tensor-element"),
+    pytest.param("for q in qs:\n    x = attention(q, k, v)", id="loop-over-a-name"),
+    pytest.param("q = q if flag else k\nx = attention(q, k, v)", id="conditional-of-tensors"),
+    pytest.param("q = abs(q)\nx = attention(q, k, v)", id="builtin-that-keeps-tensors"),
+    pytest.param("x = attention(q[:, 0], k, v)", id="subscript-of-a-tensor"),
+]
+
+
+@pytest.mark.parametrize("source", TENSORS)
+def test_tensors_that_look_like_non_tensors_are_rewritten(source: str) -> None:
+    _, sites = boundary(in_forward(*source.split("\n")))
+    assert [site.status for site in sites if site.id.startswith("boundary.attention")] == ["inserted"] * 3

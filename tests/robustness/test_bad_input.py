@@ -45,6 +45,13 @@ def _tabs(text: str) -> str:
     return "\n".join(convert(line) for line in text.split("\n"))
 
 
+def _form_feeds(text: str, prefix: str) -> str:
+    """`prefix` (ending in a form feed) at the start of every indented line and of the first line."""
+    lines = text.split("\n")
+    return "\n".join(prefix + line if index == 0 or line.startswith(" ") else line
+                     for index, line in enumerate(lines))
+
+
 def _latin_1(text: str) -> bytes:
     return ("# -*- coding: latin-1 -*-\n# café, naïve, ¿qué?\n" + text.translate(NOT_LATIN_1)).encode("latin-1")
 
@@ -61,6 +68,11 @@ VARIANTS: dict[str, Callable[[str], bytes]] = {
     "final-newline": lambda text: (text + "\n").encode("utf-8"),
     "trailing-blanks": lambda text: "\n".join(line + " \t " for line in text.split("\n")).encode("utf-8"),
     "all-at-once": lambda text: _latin_1(_tabs(text)).replace(b"\n", b"\r\n"),
+    # Old Mac line ends with a final one, and form feeds in indentation (Python counts the columns after them).
+    "cr-final-newline": lambda text: (text + "\n").replace("\n", "\r").encode("utf-8"),
+    "form-feed-indent": lambda text: _form_feeds(text, "\f").encode("utf-8"),
+    "form-feed-within-indent": lambda text: _form_feeds(text, "  \f\f").encode("utf-8"),
+    "form-feed-cr": lambda text: _form_feeds(text + "\n", "\f").replace("\n", "\r").encode("utf-8"),
 }
 
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
-from codemod.run.cache import ResultCache, _checksum, insertions, rebuild
+from codemod.guards import insertions, rebuild
+from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
 from tests.jobs import rewrite_job
 

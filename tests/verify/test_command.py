@@ -54,7 +54,9 @@ def test_verify_reports_every_profile_target_and_path_in_json(invoke: Invoke, ch
     assert [(file["path"], file["profile"]) for file in files] == [
         (str(checkout / "multitalk" / "multitalk.py"), profile) for profile in profile_names()]
     for file in files:
-        assert set(file) == {"path", "profile", "stubbed", "error", "targets"} and file["stubbed"] == []
+        assert set(file) == {"path", "profile", "stubbed", "notes", "error", "verified", "unverified_reason",
+                             "targets"} and file["stubbed"] == []
+        assert (file["verified"], file["unverified_reason"], file["error"]) == (True, None, None)
         assert [(t["class"], t["method"], [r["path"] for r in t["runs"]]) for t in file["targets"]] == [
             ("SingleStreamAttention", "forward", ["single"]),
             ("SingleStreamMultiAttention", "forward", ["single", "two"]),
@@ -78,12 +80,12 @@ def test_verify_text_names_the_stubs_and_each_run(invoke: Invoke, monkeypatch: p
         f"{path} [boundary] SingleStreamMultiAttention.forward single: equal",
         f"{path} [boundary] SingleStreamMultiAttention.forward two: equal",
     ]
-    assert lines[-1] == "1 file runs: 3 equal"
+    assert lines[-1] == "1 file runs: 3 equal; 1 verified, 0 not"
 
 
 def test_files_without_targets_are_not_run(invoke: Invoke) -> None:
     code, out, err = invoke("verify", str(ROOT / "fixtures" / "corpus"))
-    assert (code, out, err) == (0, "0 file runs: nothing run\n", "")
+    assert (code, out, err) == (0, "0 file runs: nothing run; 0 verified, 0 not\n", "")
 
 
 def test_a_file_it_cannot_read_is_an_error(invoke: Invoke, tmp_path: Path) -> None:
@@ -110,11 +112,12 @@ def test_fix_verify_leaves_a_failing_file_alone_and_says_why(
     """The codemod's rewrites verify; a failing verification is simulated to see what fix does with one."""
     import codemod.verify.run
 
-    def failing(result: object, profile: str, *args: object, **kwargs: object) -> FileVerification:
+    def failing(rewrites: dict[str, object], *args: object, **kwargs: object) -> list[FileVerification]:
         runs = (PathRun("two", "differs", max_abs_diff=0.5),)
-        return FileVerification(str(getattr(result, "path")), profile, (), (TargetRuns("A", "forward", runs),))
+        return [FileVerification(str(getattr(result, "path")), profile, (), (TargetRuns("A", "forward", runs),))
+                for profile, result in rewrites.items()]
 
-    monkeypatch.setattr(codemod.verify.run, "verify_result", failing)
+    monkeypatch.setattr(codemod.verify.run, "verify_rewrites", failing)  # the forked child inherits it
     target = checkout / "multitalk" / "multitalk.py"
     before = target.read_bytes()
     code, _, err = invoke("fix", "--verify", str(checkout))

@@ -8,7 +8,16 @@ import pytest
 
 from codemod.cli.shared import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
 from codemod.cli.verify import exit_code
-from codemod.verify.outcome import FileVerification, PathRun, Status, TargetRuns, describe, render_json, render_text
+from codemod.verify.outcome import (
+    FileVerification,
+    PathRun,
+    Status,
+    TargetRuns,
+    describe,
+    not_verified,
+    render_json,
+    render_text,
+)
 
 
 def _file(*statuses: Status, error: str | None = None) -> FileVerification:
@@ -19,14 +28,41 @@ def _file(*statuses: Status, error: str | None = None) -> FileVerification:
 @pytest.mark.parametrize(
     ("statuses", "code"),
     [
-        ((), EXIT_CLEAN),
         (("equal", "same-error", "unverifiable"), EXIT_CLEAN),
         (("equal", "differs"), EXIT_CHANGED),
         (("new-error",), EXIT_CHANGED),
+        ((), EXIT_ERROR),
+        (("same-error",), EXIT_ERROR),
+        (("unverifiable",), EXIT_ERROR),
+        (("same-error", "unverifiable"), EXIT_ERROR),
     ],
 )
-def test_exit_code_fails_on_differences_and_new_errors_only(statuses: tuple[Status, ...], code: int) -> None:
+def test_exit_code_fails_on_differences_and_new_errors_and_on_files_that_verify_nothing(
+    statuses: tuple[Status, ...], code: int,
+) -> None:
     assert exit_code([_file(*statuses)]) == code
+
+
+@pytest.mark.parametrize("statuses", [(), ("same-error",), ("unverifiable", "same-error")])
+def test_allow_unverified_passes_a_file_that_verified_nothing(statuses: tuple[Status, ...]) -> None:
+    file = _file(*statuses)
+    assert file.unverified is not None and not_verified([file]) == [("m.py", f"[seed] {file.unverified}")]
+    assert exit_code([file], allow_unverified=True) == EXIT_CLEAN
+
+
+def test_a_file_is_verified_only_when_every_target_has_an_equal_path() -> None:
+    both = FileVerification("m.py", "seed", (), (
+        TargetRuns("A", "forward", (PathRun("single", "equal"),)),
+        TargetRuns("B", "forward", (PathRun("single", "same-error", "TypeError: x"), PathRun("two", "equal"))),
+    ))
+    one = FileVerification("m.py", "seed", (), (
+        TargetRuns("A", "forward", (PathRun("single", "equal"),)),
+        TargetRuns("B", "forward", (PathRun("single", "same-error", "TypeError: x"),)),
+    ))
+    assert both.unverified is None
+    assert one.unverified == ("B.forward: no path ran to the end in both the original and the rewrite with equal "
+                              "results (single: same-error (TypeError: x))")
+    assert FileVerification("m.py", "seed").unverified == "no target was run"
 
 
 def test_an_error_in_any_file_is_exit_2() -> None:
@@ -49,8 +85,10 @@ def test_failures_name_target_path_status_and_detail() -> None:
 def test_json_report_follows_the_schema() -> None:
     document = json.loads(render_json([_file("equal", "differs"), _file(error="cannot read it")]))
     first, second = document["files"]
-    assert set(first) == {"path", "profile", "stubbed", "error", "targets"}
-    assert first["stubbed"] == ["xformers.ops"] and first["error"] is None
+    assert set(first) == {"path", "profile", "stubbed", "notes", "error", "verified", "unverified_reason", "targets"}
+    assert first["stubbed"] == ["xformers.ops"] and first["error"] is None and first["notes"] == []
+    assert (first["verified"], first["unverified_reason"]) == (False, "A.forward, path1: differs")
+    assert (second["verified"], second["unverified_reason"]) == (False, "cannot read it")
     assert first["targets"][0]["class"] == "A" and first["targets"][0]["method"] == "forward"
     assert first["targets"][0]["runs"][1] == {"path": "path1", "status": "differs", "detail": "", "max_abs_diff": None}
     assert second["error"] == "cannot read it"
@@ -62,5 +100,5 @@ def test_text_report_has_a_line_per_run_the_stubs_and_a_summary() -> None:
         "m.py [seed]: stubbed (not importable here): xformers.ops",
         "m.py [seed] A.forward path0: equal",
         "m.py [seed] A.forward path1: new-error",
-        "2 file runs: 1 equal, 1 new-error; 1 not run (errors)",
+        "2 file runs: 1 equal, 1 new-error; 0 verified, 2 not; 1 not run (errors)",
     ]

@@ -11,8 +11,10 @@ its positional or keyword arguments, or, for an entry point that takes them pack
 there: `qkv_list = [q.contiguous(), k.contiguous(), v.contiguous()]`.
 
 `.contiguous()` goes only on expressions that are tensors: never on a list, tuple, dict, set,
-string, number, `None` or comprehension, nor on a name that such a value may reach from an
-assignment in the method. Whatever cannot be placed for certain is reported `missing`, with the reason.
+string, number, `None`, bool, size or comprehension, nor on what a builtin such as `list()` or `int()`
+returns, nor on a name that such a value may reach in the method (`codemod.match.bindings.value_kind`).
+`a or b` may be a flag, so it never gets it. Whatever cannot be placed for certain is reported
+`missing`, with the reason.
 
 Where it goes. An argument that is a pure reordering of the dimensions of an expression `e`
 (`e.transpose(i, j)`, `e.permute(...)`, as ComfyUI passes `q.transpose(1, 2)`) gets it on `e` --
@@ -43,11 +45,12 @@ from typing import cast
 import libcst as cst
 from libcst.metadata import PositionProvider
 
-from codemod.match.bindings import MethodScan, Position, non_tensor
+from codemod.match.bindings import Binding, MethodScan, Position, value_kind
 from codemod.match.calls import linear_attributes
 from codemod.match.chains import contiguous_of, dotted_name
 from codemod.match.contiguous import is_contiguous_cst
 from codemod.match.entry_points import TENSOR_NAMES, EntryPoint, Layout, find_entry_point
+from codemod.match.patterns import python_name
 from codemod.match.targets import TargetMethod
 from codemod.results import SiteStatus
 from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
@@ -158,17 +161,46 @@ class _Planner:
         self.table = table
 
     def not_a_tensor(self, node: cst.BaseExpression, loops: tuple[int, ...]) -> str | None:
-        """Why `node` may not be a tensor: a display or constant, or a name such a value may reach."""
-        description = non_tensor(node)
-        if description is not None:
-            return f"`{_code(node)}` is {description}, not a tensor"
-        if isinstance(node, cst.Name):
-            for binding in self.scan.reaching(node.value, self.scan.start(node), loops):
-                if binding.value is not None:
-                    description = non_tensor(binding.value)
-                    if description is not None:
-                        line = binding.line
-                        return f"`{node.value}` may be {description} (assigned at line {line}), not a tensor"
+        """Why `node` may not be a tensor: a display, constant or builtin's value, or a name such a value
+        may reach (through other names, conditional expressions, unpacking and loops)."""
+        if isinstance(node, cst.Name) and node.value not in ("None", "True", "False"):
+            found = self.name_kind(node.value, self.scan.start(node), loops, set())
+            if found is None:
+                return None
+            description, binding = found
+            return f"`{node.value}` may be {description} (assigned at line {binding.line}), not a tensor"
+        seen: set[tuple[str, Position]] = set()
+        resolved: list[str] = []
+
+        def resolve(name: cst.Name) -> str | None:
+            held = self._resolved(name, loops, seen)
+            if held is not None:
+                resolved.append(held)
+            return held
+
+        kind = value_kind(node, resolve)
+        if kind is None:
+            return None
+        certain = not resolved and not isinstance(node, (cst.IfExp, cst.BooleanOperation))
+        return f"`{_code(node)}` {'is' if certain else 'may be'} {kind}, not a tensor"
+
+    def _resolved(self, name: cst.Name, loops: tuple[int, ...], seen: set[tuple[str, Position]]) -> str | None:
+        found = self.name_kind(name.value, self.scan.start(name), loops, seen)
+        return None if found is None else found[0]
+
+    def name_kind(
+        self, name: str, position: Position, loops: tuple[int, ...], seen: set[tuple[str, Position]],
+    ) -> tuple[str, Binding] | None:
+        """What a binding of `name` that reaches `position` may hold that is not a tensor, and that binding."""
+        for binding in self.scan.reaching(name, position, loops):
+            if (name, binding.position) in seen:
+                continue
+            seen.add((name, binding.position))
+            description = binding.known
+            if description is None and binding.value is not None:
+                description = value_kind(binding.value, lambda inner: self._resolved(inner, binding.loops, seen))
+            if description is not None:
+                return description, binding
         return None
 
     def place(
@@ -195,7 +227,7 @@ class _Planner:
 
     def attention(self, call: cst.Call, entry: EntryPoint, loops: tuple[int, ...]) -> Iterator[_Placement]:
         name = dotted_name(call.func)
-        literals = {arg.keyword.value: _literal(arg.value) for arg in call.args if arg.keyword is not None}
+        literals = {python_name(arg.keyword.value): _literal(arg.value) for arg in call.args if arg.keyword is not None}
         layout = entry.layout_for(literals)
         rank = _SEPARATE_AXES.get(layout) if entry.reads_strides else None
         if any(arg.star for arg in call.args):
@@ -204,7 +236,7 @@ class _Planner:
                                  reason=f"{name}(...) takes q, k, v through * or ** arguments")
             return
         positional = [arg.value for arg in call.args if arg.keyword is None]
-        keywords = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+        keywords = {python_name(arg.keyword.value): arg.value for arg in call.args if arg.keyword is not None}
         if entry.packed:
             yield from self.packed(call, entry, positional, keywords, loops, rank)
             return
@@ -249,7 +281,7 @@ class _Planner:
         self, name: str, call: cst.Call
     ) -> tuple[Sequence[cst.BaseElement] | None, tuple[int, ...], str]:
         """The elements of the one list display `name` is bound to in this method, before `call`."""
-        bindings = self.scan.bindings.get(name, [])
+        bindings = self.scan.bindings.get(python_name(name), [])
         if not bindings:
             return None, (), f"`{name}` is not built in this method"
         if len(bindings) > 1:
@@ -259,14 +291,14 @@ class _Planner:
             return None, (), f"`{name}` is not bound to a list display in this method"
         if binding.position >= self.scan.start(call):
             return None, (), f"`{name}` is built after the call that takes it"
-        changed = self.scan.changed.get(name)
+        changed = self.scan.changed.get(python_name(name))
         if changed is not None:
             return None, (), f"`{name}` is changed in this method (line {self.scan.start(changed)[0]})"
         return binding.value.elements, binding.loops, ""
 
     def linear(self, call: cst.Call, attribute: str, loops: tuple[int, ...]) -> _Placement:
         positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-        keywords = [arg for arg in call.args if arg.keyword is not None and arg.keyword.value == "input"]
+        keywords = [arg for arg in call.args if arg.keyword is not None and python_name(arg.keyword.value) == "input"]
         chosen = positional or keywords
         if not chosen or any(arg.star for arg in call.args):
             return _Placement(LINEAR_SITE, call, "missing", reason=f"self.{attribute}(...) is not given its input")

@@ -1,0 +1,1 @@
+"""ComfyUI integration: a custom node folder whose prestartup script installs the import hook."""

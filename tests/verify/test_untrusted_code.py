@@ -1,0 +1,146 @@
+"""verify, fix --verify and explain on code that exits, hangs, prints or verifies nothing: a per-file result each.
+
+Each file's code runs in a child process with a time limit (`codemod.model.isolated`); these run the
+commands in this process, as a user's shell runs them, and look at what the run as a whole did.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
+
+from codemod.cli import main
+from codemod.model.isolated import can_isolate
+from codemod.rewrite import profile_names
+from codemod.rewrite.file import rewrite
+
+pytestmark = pytest.mark.skipif(not can_isolate(), reason="needs os.fork")
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = (ROOT / "fixtures" / "cases" / "port_sdpa.in.py").read_text()  # a bare file: imports nothing unusual
+TIMEOUT = "3"
+
+# What a file does at import, and the reason verify gives for it.
+AT_IMPORT = {
+    "hangs": ("while True:\n    pass\n", f"it did not finish within {TIMEOUT} s"),
+    "exits_0": ("import sys\nsys.exit(0)\n", "its code called sys.exit(0)"),
+    "ends_the_process": ("import os\nos._exit(0)\n", "its code ended the process (exit status 0)"),
+    "exits_3": ("import sys\nsys.exit(3)\n", "its code called sys.exit(3)"),
+    "starts_a_thread": (
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), name='importer').start()\n",
+        "its code left a thread running (importer)",
+    ),
+    "cannot_import": ("raise RuntimeError('not here')\n", "RuntimeError: not here"),
+}
+# Both forwards replaced by one that raises: every path is `same-error` in every profile.
+RAISES_EVERYWHERE = GOOD + (
+    "\n\ndef _broken(self, *args, **kwargs):\n    raise RuntimeError('no kernel here')\n\n\n"
+    "SingleStreamAttention.forward = SingleStreamMultiAttention.forward = _broken\n"
+)
+PRINTS = "print('Warning: Could not load sageattention')\n" + GOOD
+
+Invoke = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def invoke(capfd: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory,
+           monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+    def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
+        capfd.readouterr()
+        code = main(list(args))
+        captured = capfd.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> Path:
+    for name, (prefix, _) in AT_IMPORT.items():
+        (tmp_path / f"{name}.py").write_text(prefix + GOOD)
+    (tmp_path / "good.py").write_text(GOOD)
+    return tmp_path
+
+
+def test_verify_reports_each_file_that_exits_hangs_or_leaves_a_thread_and_goes_on(invoke: Invoke, files: Path) -> None:
+    code, out, err = invoke("verify", "--timeout", TIMEOUT, "--format", "json", str(files))
+    assert code == 2
+    reports = {(Path(file["path"]).stem, file["profile"]): file for file in json.loads(out)["files"]}
+    assert set(reports) == {(name, profile) for name in [*AT_IMPORT, "good"] for profile in profile_names()}
+    for (name, _), file in reports.items():
+        if name == "good":
+            assert (file["verified"], file["error"]) == (True, None)
+        elif name == "cannot_import":
+            assert not file["verified"] and AT_IMPORT[name][1] in file["unverified_reason"]
+            assert f"error: {files / 'cannot_import.py'}: not verified: " in err
+        else:
+            assert not file["verified"] and file["error"].startswith(f"cannot run its code: {AT_IMPORT[name][1]}")
+            assert f"error: {files / name}.py: cannot run its code: {AT_IMPORT[name][1]}" in err
+
+
+def test_fix_verify_writes_only_the_files_that_verify(invoke: Invoke, files: Path) -> None:
+    (files / "raises_everywhere.py").write_text(RAISES_EVERYWHERE)
+    before = {path.name: path.read_bytes() for path in files.iterdir()}
+    code, _, err = invoke("fix", "--verify", "--timeout", TIMEOUT, "--no-cache", str(files))
+    assert code == 2
+    for name, data in before.items():
+        if name == "good.py":
+            assert (files / name).read_bytes() == rewrite(data, "seed").new
+        else:
+            assert (files / name).read_bytes() == data, name
+            assert f"{files / name}: not written: " in err
+    assert (f"{files / 'raises_everywhere.py'}: not written: not verified: SingleStreamAttention.forward: no path "
+            "ran to the end") in err
+
+
+def test_a_file_whose_forwards_raise_on_every_path_verifies_nothing(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "raises_everywhere.py"
+    path.write_text(RAISES_EVERYWHERE)
+    code, out, err = invoke("verify", str(path))
+    assert code == 2
+    assert "same-error (RuntimeError: no kernel here" in out and "equal" not in out
+    assert out.splitlines()[-1].endswith(f"0 verified, {len(profile_names())} not")
+    assert f"error: {path}: not verified: [seed] SingleStreamAttention.forward: no path ran to the end" in err
+
+
+def test_allow_unverified_passes_it_and_says_so(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "raises_everywhere.py"
+    path.write_text(RAISES_EVERYWHERE)
+    code, _, err = invoke("verify", "--allow-unverified", str(path))
+    assert code == 0
+    assert f"warning: {path}: not verified, passed with --allow-unverified: [seed] " in err
+    code, _, err = invoke("fix", "--verify", "--allow-unverified", "--no-cache", str(path))
+    assert code == 1
+    assert path.read_bytes() == rewrite(RAISES_EVERYWHERE.encode(), "seed").new
+    assert f"warning: {path}: written although not verified (--allow-unverified): " in err
+
+
+def test_prints_of_the_imported_code_stay_off_stdout(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "prints.py"
+    path.write_text(PRINTS)
+    code, out, err = invoke("verify", "--format", "json", str(path))
+    assert code == 0 and all(file["verified"] for file in json.loads(out)["files"])
+    assert "Warning: Could not load sageattention" in err
+    code, out, err = invoke("fix", "--verify", "-", stdin=PRINTS.encode())
+    assert code == 1
+    assert out.encode() == rewrite(PRINTS.encode(), "seed").new
+    assert "Warning: Could not load sageattention" in err
+
+
+def test_explain_reports_a_file_that_exits_at_import(invoke: Invoke, tmp_path: Path) -> None:
+    path = tmp_path / "exits.py"
+    path.write_text(AT_IMPORT["exits_0"][0] + GOOD)
+    code, out, err = invoke("explain", str(path), "--dim", "64", "--heads", "4", "--frames", "2")
+    assert (code, out) == (2, "")
+    assert f"{path}: cannot run its code: its code called sys.exit(0)" in err
