@@ -120,13 +120,15 @@ def _checked(path: str, key: str, value: object) -> object:
 def _exclude_pattern(path: str, pattern: str) -> str:
     """`pattern` in the one form `Project.excludes` matches: relative, `/` separators, no `.` parts, no trailing `/`.
 
-    `"./tests"`, `"tests/"` and `"tests//unit"` are `tests` and `tests/unit`; a pattern that could never
+    `"./tests"`, `"tests/"`, `"**/tests"` and `"tests//unit"` are `tests` and `tests/unit`; a pattern that could never
     match a path inside the project (absolute, or with a `..` part) is an error, not a silent no-op.
     """
     name = f"tool.contiguify.exclude: {pattern!r}"
     if pattern.startswith("/"):
         raise ConfigError(path, f"{name} is an absolute path; patterns are relative to the pyproject.toml's directory")
     parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    while len(parts) > 1 and parts[0] == "**":  # gitignore's `**/tests`: `tests` at any depth, as names match
+        parts.pop(0)
     if ".." in parts:
         raise ConfigError(path, f"{name} has a '..' part; patterns match paths inside the pyproject.toml's directory")
     if not parts:

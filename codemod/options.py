@@ -33,4 +33,4 @@ class Options:
     jobs: int = 1
     cache: bool = True
     follow_links: bool = False
-    max_file_size: int | None = None
+    max_file_size: int | None = None  # None: each file's project's, else DEFAULT_MAX_FILE_SIZE

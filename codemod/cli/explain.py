@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,8 +50,23 @@ def _explained(explain_file: Callable[..., Any], *args: Any, **kwargs: Any) -> A
         return str(error)
 
 
-@click.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+class _ErrorsAsJson(click.Command):
+    """With `--format json`, a file that cannot be explained is also a document on stdout: `{"file", "error"}`
+    (a report has `shape` and `runs` instead); the error still goes to stderr and the exit code is 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CommandFailed as error:
+            if ctx.params.get("output_format") == "json":
+                file = str(ctx.params["path"])
+                reason = error.message.removeprefix(f"{file}: ")
+                click.echo(json.dumps({"file": file, "error": reason}, indent=2))
+            raise
+
+
+@click.command(cls=_ErrorsAsJson)
+@click.argument("path", type=click.Path(path_type=Path))
 @click.option("--profile", "profiles", multiple=True, type=PROFILE_CHOICE, metavar="NAME",
               help="Rewrite to compare with the original; repeatable (default: every profile).")
 @click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in PATH_OF_HUMANS)),
@@ -79,6 +95,8 @@ def explain(
     from codemod.config import ConfigError, Projects
     from codemod.options import PROFILE_NAMES
 
+    if not path.is_file():
+        raise CommandFailed(f"{path}: {'is not a regular file' if path.exists() else 'does not exist'}")
     project = Projects().for_file(str(path))
     if isinstance(project, ConfigError):
         raise CommandFailed(str(project))

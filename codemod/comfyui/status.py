@@ -25,7 +25,8 @@ class TargetFile:
         if result.error is not None:
             return f"error: {result.error}"
         if not result.changed:
-            return "fixed on disk"
+            present = any(site.status == "present" for target in result.targets for site in target.sites)
+            return "fixed on disk" if present else "nothing to insert (none of the profile's sites found)"
         inserted = sum(target.inserted for target in result.targets)
         return f"not fixed on disk ({inserted} .contiguous() to insert)"
 

@@ -97,6 +97,7 @@ class ContiguifyFinder:
         self.refused: dict[str, str] = {}  # real path -> why it was loaded unmodified
         self._ignored = tuple(os.path.realpath(prefix) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix})
         self._busy = False
+        self._entries: dict[str, bool] = {}
 
     # The import system's side.
 
@@ -129,14 +130,19 @@ class ContiguifyFinder:
                                        submodule_search_locations=spec.submodule_search_locations)
 
     def invalidate_caches(self) -> None:
-        """Settings are read again for files imported from now on (pyproject.toml may have changed)."""
+        """Settings and path entries are looked at again for files imported from now on."""
         self.projects = Projects(self.options)
+        self._entries.clear()
 
     # The decision, one file at a time.
 
     def _overlaps(self, entry: str) -> bool:
-        real = os.path.realpath(entry or os.curdir)
-        return any(_inside(real, root) or _inside(root, real) for root in self.roots)
+        """Whether a path entry may lead to a file below a root; remembered: every import asks again."""
+        found = self._entries.get(entry)
+        if found is None:
+            real = os.path.realpath(entry or os.curdir)
+            found = self._entries[entry] = any(_inside(real, root) or _inside(root, real) for root in self.roots)
+        return found
 
     def _watched(self, real: str) -> str | None:
         """The root `real` lies below, unless it is in an environment or a directory a run skips."""
@@ -177,8 +183,9 @@ class ContiguifyFinder:
             return None
         if not result.changed or result.new is None:
             if result.targets:
-                self.log(f"{PREFIX}: {display_path(origin)}: already has its .contiguous() calls "
-                         f"(profile {project.profile}); loaded as it is")
+                present = any(site.status == "present" for target in result.targets for site in target.sites)
+                state = "already has its .contiguous() calls" if present else "none of the profile's sites found"
+                self.log(f"{PREFIX}: {display_path(origin)}: {state} (profile {project.profile}); loaded as it is")
             return None
         inserted = sum(target.inserted for target in result.targets)
         rewritten = Rewritten(origin, result.new, project.profile, inserted, cached)

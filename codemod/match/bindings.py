@@ -181,11 +181,11 @@ class MethodScan(cst.CSTVisitor):
             self.changed.setdefault(python_name(target.value.value), at)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        self._bind_target(node.name, None, node)
+        self._bind_target(node.name, None, node, "a function")
         return False
 
     def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-        self._bind_target(node.name, None, node)
+        self._bind_target(node.name, None, node, "a class")
         return False
 
     def visit_Lambda(self, node: cst.Lambda) -> bool:
@@ -227,17 +227,27 @@ class MethodScan(cst.CSTVisitor):
 
     def visit_ExceptHandler(self, node: cst.ExceptHandler) -> None:
         if node.name is not None:
-            self._bind_target(node.name.name, None, node.name)
+            self._bind_target(node.name.name, None, node.name, "an exception")
 
     def visit_Del(self, node: cst.Del) -> None:
         self._bind_target(node.target, None, node)
 
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            self._bind_alias(alias, "a module")
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        for alias in node.names if not isinstance(node.names, cst.ImportStar) else ():
+            self._bind_alias(alias, None)  # `from m import q` may import a tensor
+        return False
+
+    def _bind_alias(self, node: cst.ImportAlias, known: str | None) -> None:
         bound: cst.BaseExpression = node.asname.name if node.asname is not None else node.name
         while isinstance(bound, cst.Attribute):  # `import a.b` binds `a`
             bound = bound.value
         if isinstance(bound, cst.Name):
-            self._bind_target(bound, None, node)
+            self._bind_target(bound, None, node, known)
 
     def visit_Call(self, node: cst.Call) -> None:
         self.calls.append((node, tuple(self._loops)))

@@ -70,12 +70,17 @@ class TargetPattern:
 
     def literal_hint(self) -> bytes:
         """The longest fixed piece of the class (else method) pattern: a file without it cannot match."""
-        for pattern in (self.class_pattern, self.method_pattern):
-            pieces = [piece for piece in _WILDCARD.split(pattern) if "]" not in piece]
-            longest = max(pieces, key=len, default="")
-            if longest:
-                return longest.encode()
-        return b""
+        return _longest_piece(self.class_pattern) or _longest_piece(self.method_pattern)
+
+    @property
+    def hint_is_the_methods(self) -> bool:
+        """Whether `literal_hint` comes from the method pattern (the class pattern has no fixed piece)."""
+        return not _longest_piece(self.class_pattern)
+
+
+def _longest_piece(pattern: str) -> bytes:
+    pieces = [piece for piece in _WILDCARD.split(pattern) if "]" not in piece]
+    return max(pieces, key=len, default="").encode()
 
 
 def parse_targets(texts: Iterable[str]) -> tuple[TargetPattern, ...]:

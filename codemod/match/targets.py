@@ -2,7 +2,7 @@
 
 A class counts wherever it is defined at module level: in the module's body, in a class, or in the
 blocks of `if`, `try`, `with`, `for`, `while` and `match` statements (`try: class A ... except
-ImportError: ...`). A class defined inside a function is made each time the function runs, and
+ImportError: ...`); so does a method in such blocks of its class's body (`if TORCH2: def forward`). A class defined inside a function is made each time the function runs, and
 which of its copies the code uses cannot be told from the source: it is found, but out of reach.
 """
 
@@ -71,10 +71,18 @@ def _classes(body: Sequence[cst.CSTNode]) -> Iterator[_Found]:
         pending.extend((child, containers, function) for child in reversed(list(inner)))
 
 
-def _methods(class_node: cst.ClassDef) -> Iterator[cst.FunctionDef]:
-    for statement in class_node.body.body:
+def _methods(class_node: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, tuple[cst.BaseCompoundStatement, ...]]]:
+    """The class's methods with the compound statements around them in its body (`if TORCH2: def forward`)."""
+    pending: list[tuple[cst.CSTNode, tuple[cst.BaseCompoundStatement, ...]]] = [
+        (statement, ()) for statement in reversed(class_node.body.body)
+    ]
+    while pending:
+        statement, containers = pending.pop()
         if isinstance(statement, cst.FunctionDef):
-            yield statement
+            yield statement, containers
+        elif isinstance(statement, cst.BaseCompoundStatement) and not isinstance(statement, cst.ClassDef):
+            inner = (*containers, statement)
+            pending.extend((child, inner) for child in reversed(list(_blocks(statement))))
 
 
 def _base_names(class_node: cst.ClassDef) -> list[str]:
@@ -117,25 +125,24 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
     by_name = {python_name(item.node.name.value): item.node for item in found if item.function is None}
     chosen: dict[int, TargetMethod] = {}
 
-    def add(class_node: cst.ClassDef, method: cst.FunctionDef) -> None:
+    def add(class_node: cst.ClassDef, method: cst.FunctionDef, blocks: tuple[cst.BaseCompoundStatement, ...]) -> None:
         if id(method) in chosen:
             return
         item = where[id(class_node)]
         chosen[id(method)] = TargetMethod(
             python_name(class_node.name.value), python_name(method.name.value), method, class_node,
-            _ancestors(class_node, by_name),
-            item.containers, item.function,
+            _ancestors(class_node, by_name), (*item.containers, *blocks), item.function,
         )
         if _calls_super(method) and item.function is None:
             for base in (by_name[name] for name in _base_names(class_node) if name in by_name):
-                for base_method in _methods(base):
+                for base_method, base_blocks in _methods(base):
                     if python_name(base_method.name.value) == python_name(method.name.value):
-                        add(base, base_method)
+                        add(base, base_method, base_blocks)
 
     for class_node in classes:
-        for method in _methods(class_node):
+        for method, blocks in _methods(class_node):
             if any(p.matches(class_node.name.value, method.name.value) for p in patterns):
-                add(class_node, method)
+                add(class_node, method, blocks)
     order = {id(method): index for index, method in enumerate(_all_methods(classes))}
     return sorted(chosen.values(), key=lambda target: order[id(target.node)])
 
@@ -154,4 +161,4 @@ def _ancestors(class_node: cst.ClassDef, by_name: dict[str, cst.ClassDef]) -> tu
 
 def _all_methods(classes: Sequence[cst.ClassDef]) -> Iterator[cst.FunctionDef]:
     for class_node in classes:
-        yield from _methods(class_node)
+        yield from (method for method, _ in _methods(class_node))

@@ -14,7 +14,7 @@ attention forwards through this package (needs torch, except `shape`, `sites` an
         for variant in variants.variants:
             module = loaded[variant.name].module
             cls = attention_class(module, variants.class_names)       # the multi-speaker class if any
-            for path_ in paths(cls):                                  # SINGLE, and TWO if forward takes human_num
+            for path_ in paths(cls):                # SINGLE, and TWO if forward takes x_ref_attn_map or human_num
                 model = build(cls, SMALL, "cpu", torch.float32, seed=0)  # BuildError
                 inputs = forward_inputs(SMALL, path_, torch.float32, "cpu", seed=0)
                 with recording(module, model, site_positions=variant.sites) as recorded:
@@ -23,16 +23,20 @@ attention forwards through this package (needs torch, except `shape`, `sites` an
 - `shape`: `Shape` (`REAL`, `SMALL`), `ForwardPath` (`SINGLE`, `TWO`), `DTYPES`; free of torch.
 - `variants`: `Variant(name, data, sites)`, `make_variants(path, data, profiles) -> Variants` (`.variants`,
   `.class_names`), `VariantError`; free of torch.
-- `load`: `load(path_or_bytes, variants=None, *, in_checkout=True, entry_points=ENTRY_POINTS) -> Loaded`;
-  `Loaded[name] -> LoadedModule(variant, module)`, `.stubbed`, `.entry_points`, `.close()` / `with`.
+- `load`: `load(path_or_bytes, variants=None, *, in_checkout=True, entry_points=ENTRY_POINTS, device="cpu",
+  bare_fallback=False) -> Loaded`; `Loaded[name] -> LoadedModule(variant, module)`, `.stubbed`, `.notes`,
+  `.entry_points`, `.close()` / `with`.
 - `stubs`: `Stub`, `StubModule`, `reference_attention(entry)`, `entry_tensors(entry, args, kwargs)`.
 - `build`: `build(cls, shape, device, dtype, seed) -> nn.Module`, `attention_class(module, names, speakers)`,
   `module_classes`, `takes_speakers`, `torch_dtype`, `BuildError`.
-- `paths`: `paths(cls)`, `forward_inputs(shape, path, dtype, device, seed) -> Inputs`, `run_forward(model, inputs)`.
+- `paths`: `paths(cls)`, `undriven(cls)`, `takes_list(cls)`, `forward_inputs(shape, path, dtype, device, seed) -> Inputs`,
+  `run_forward(model, inputs)`.
 - `record`: `recording(module, model, site_positions=..., entry_points=...) -> Recording` (`.boundaries`:
   `Boundary(line, call, arg, contiguous, dense, aligned16, shape, stride, layout)`, `.contiguous_calls`),
   `entry_point_targets(module, table)`, `is_dense`, `is_aligned16`.
 - `sites`: `site_positions(...)`, `SourcePosition`.
+- `isolated`: `run_isolated(work, timeout)` (the checkout's code in a child process: `ChildFailed` when it exits,
+  hangs or leaves a thread; its stdout goes to stderr); free of torch.
 - `startup`: `importing_torch()` (collector frozen after torch's import), `alongside_torch_import(work, importer)`
   (the rewrites in a forked process while torch imports); free of torch.
 

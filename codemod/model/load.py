@@ -10,6 +10,11 @@ package or module in an ancestor directory of the importing file (ComfyUI's `com
 inside `try: ... except ImportError:` (or a broader handler): that one sees the real ImportError and
 the module's own fallback runs. Nothing is written next to the file: no bytecode, no copies.
 
+As its host would have them: the siblings a variant imports are imported before it (a checkout whose
+modules import each other loads only in that order), a ComfyUI tree is in its CPU mode when the forwards
+run on a CPU, folders inside the file's own package are never import roots (a `gguf/` folder is not the
+`gguf` library), and NumPy is never stubbed (torch itself uses it).
+
 While a variant imports, `torch.compile` and `torch.compiler.disable` are no-ops (see `eager_decorators`).
 Loaded on its own (bytes, or `in_checkout=False`), the packages are empty and every relative import is a stub.
 Everything imported for the load is forgotten again when the `Loaded` is closed.
@@ -122,13 +127,34 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.packages: list[_Package] = []
         self.stubbed: list[str] = []
         self.from_ancestors: set[str] = set()
+        self._elsewhere: set[str] = set()  # top-level modules known not to be in an import root of the load
         self.variant_files: set[str] = set()
         self.created: set[str] = set()  # stubs this finder made: it alone serves their submodules
 
     def _owns(self, frame: types.FrameType) -> bool:
-        """Whether `frame` runs code this load imported: a variant, a sibling, or a module from a parent directory."""
+        """Whether `frame` runs code this load imported: a variant, a sibling, or a module from a parent directory
+        (found by this finder, or by a real one where the working directory is on `sys.path`: `python -m` in a
+        ComfyUI tree)."""
         name = str(frame.f_globals.get("__name__", ""))
-        return self.package_of(name) is not None or name.partition(".")[0] in self.from_ancestors
+        if self.package_of(name) is not None:
+            return True
+        top = name.partition(".")[0]
+        if top not in self.from_ancestors and top not in self._elsewhere:
+            (self.from_ancestors if self._in_an_import_root(top) else self._elsewhere).add(top)
+        return top in self.from_ancestors
+
+    def _in_an_import_root(self, top: str) -> bool:
+        """Whether the module `top` lives right in a directory above the file's package (ComfyUI's root, say)."""
+        if self._origin is None or self.top is None:
+            return False
+        module = sys.modules.get(top)
+        locations = [getattr(module, "__file__", None), *list(getattr(module, "__path__", None) or [])]
+        for location in filter(None, locations):
+            place = Path(location).resolve()
+            home = place.parent.parent if place.name == "__init__.py" else place.parent
+            if home in self.top.parents and home != self.top:
+                return True
+        return False
 
     def _importer(self) -> types.FrameType | None:
         """The frame whose code asked for the import; None for an availability check (`importlib.util.find_spec`)."""

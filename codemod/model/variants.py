@@ -82,8 +82,9 @@ def make_variants(
 
     `path` is only for messages. With no profile the original is still checked for target classes.
     """
-    original = text_of(data)
+    # The rewrites first: they report a file that does not decode as a VariantError, where text_of would raise.
     results = {profile: _with_targets(path, data, profile, targets, entry_points) for profile in profiles or [DEFAULT_PROFILE]}
+    original = text_of(data)
     original_sites: dict[SourcePosition, str] = {}
     rewritten: list[Variant] = []
     for profile, result in results.items():

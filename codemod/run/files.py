@@ -7,7 +7,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 from codemod.config import PYPROJECT, REPOSITORY_MARKER, ConfigError, Project, Projects
 
@@ -208,8 +208,29 @@ def iter_candidates(
             yield Candidate(display_path(given), "not a regular file")
 
 
-def read_source(path: str) -> Source | str:
-    """The file's bytes and identity, or why it could not be read."""
+# Files over the size limit are never read whole: they are searched in windows of this many bytes, each
+# starting with the last `WINDOW_OVERLAP` bytes of the one before (a class statement across two windows).
+WINDOW, WINDOW_OVERLAP = 1 << 20, 4096
+
+
+class Oversized(NamedTuple):
+    """A file over the size limit, left unread: its size (`windows` reads it in bounded pieces)."""
+
+    size: int
+
+
+@overload
+def read_source(path: str) -> Source | str: ...
+@overload
+def read_source(path: str, limit: int) -> Source | Oversized | str: ...
+
+
+def read_source(path: str, limit: int | None = None) -> Source | Oversized | str:
+    """The file's bytes and identity, `Oversized` when it has more than `limit` bytes, or why it could not be read.
+
+    Read until end of file (a read returns at most 2 GiB on Linux, so one short read is not the end),
+    and never more than `limit` + 1 bytes.
+    """
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
     except OSError as error:
@@ -218,16 +239,35 @@ def read_source(path: str) -> Source | str:
         status = os.fstat(descriptor)
         if not stat.S_ISREG(status.st_mode):
             return "not a regular file"
+        if limit is not None and status.st_size > limit:
+            return Oversized(status.st_size)
+        wanted = status.st_size + 1 if limit is None else min(status.st_size, limit) + 1
         chunks = []
-        while True:  # one read for a file that does not grow meanwhile: a short read is the end
-            wanted = max(status.st_size + 1, 65536)
-            chunk = os.read(descriptor, wanted)
-            chunks.append(chunk)
-            if len(chunk) < wanted:
+        while wanted > 0:  # one read for a file that does not grow meanwhile
+            chunk = os.read(descriptor, min(wanted, 1 << 30))
+            if not chunk:
                 break
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     except OSError as error:
         return f"cannot read: {error.strerror or error}"
+    except MemoryError:
+        return "cannot read: out of memory"
     finally:
         os.close(descriptor)
-    data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    if limit is not None and len(data) > limit:  # it grew since `fstat`
+        return Oversized(len(data))
     return Source(data, status.st_dev, status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+def windows(path: str) -> Iterator[bytes]:
+    """The file's bytes in overlapping windows of at most `WINDOW` + `WINDOW_OVERLAP` bytes; raises OSError."""
+    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0))
+    with open(descriptor, "rb", buffering=0) as handle:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+        tail = b""
+        while chunk := handle.read(WINDOW):
+            yield tail + chunk
+            tail = chunk[-WINDOW_OVERLAP:]

@@ -6,45 +6,51 @@ the remainder is parsed, in worker processes when there is enough of it to pay f
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from codemod.config import Project, Projects
+from codemod.config import Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
 from codemod.prefilter import settle_without_parsing
 from codemod.results import FileResult
 from codemod.rewrite.file import rewrite
-from codemod.run.files import OnWarning, Source, iter_candidates, read_source
+from codemod.run.files import OnWarning, Oversized, Source, iter_candidates, read_source, windows
 from codemod.run.job import Job
 from codemod.run.progress import Progress
 
-if TYPE_CHECKING:  # multiprocessing takes longer to import than a whole cached run
-    from multiprocessing.connection import Connection
-    from multiprocessing.process import BaseProcess
-
+if TYPE_CHECKING:
+    from codemod.isolation import Limits
     from codemod.run.cache import ResultCache
 
 # Estimated cost of rewriting a file (parse, rewrite, check) on a 2-core x86 machine with libcst 1.9:
-# about 3 ms plus 5 us a byte. Worker processes are worth it when they save more than they cost to
+# about 3 ms plus 5 us a byte. More worker processes are worth it when they save more than they cost to
 # start (about 30 ms: each imports libcst, in parallel, while this process need not import it at all).
 SECONDS_PER_FILE, SECONDS_PER_BYTE = 0.003, 5e-6
 POOL_COST_S = 0.05
-# Failures of the tool itself, not of the file: never cached, so a fixed tool does not repeat them.
-INTERNAL_ERROR = "internal error"
-# A worker process that died: a crash of the parser, or a process killed from outside; not cached either.
-WORKER_DIED = "the parser process died"
+# Limits of one file's parse, from its size. Measured peaks of a whole worker's address space over a target
+# file padded to size (benchmarks/speed.py --sizes): 0.25 MB, 2 MB: ...; about 400 bytes per byte of
+# source beyond the worker's own. Twice that, and a base for libcst's import and the small files. Files of
+# pathological shape (190 levels of brackets on each of 520 lines: 2.2 GB for 200 KB) reach it and are
+# reported. CPU: 2 MB took 32 s; the limit is about 4 times what a file of its size takes.
+MEMORY_BASE, MEMORY_PER_BYTE = 384 * 1024 * 1024, 800
+CPU_BASE_S, CPU_PER_BYTE_S = 30.0, 60e-6
+WALL_PER_CPU = 4  # a loaded machine: wall time before the parent gives up, per second of CPU allowed
 
 
-def _rewrite_guarded(job: Job) -> FileResult:
-    """`rewrite`, with a defect in the rewrite turned into an error for this file alone."""
-    try:
-        return rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
-    except Exception as error:  # noqa: BLE001 - one file's failure must not end the run
-        return FileResult(job.path, error=f"{INTERNAL_ERROR}: {type(error).__name__}: {error}")
+def parse_limits(size: int) -> Limits:
+    """What parsing a file of `size` bytes may use (see `codemod.isolation`)."""
+    from codemod.isolation import Limits
+
+    cpu = CPU_BASE_S + CPU_PER_BYTE_S * size
+    return Limits(memory=MEMORY_BASE + MEMORY_PER_BYTE * size, cpu_seconds=round(cpu), wall_seconds=cpu * WALL_PER_CPU)
+
+
+def _rewrite_job(job: Job) -> FileResult:
+    """What a worker does with one file (an exception, a crash, a limit: see `codemod.isolation`)."""
+    return rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
 
 
 def _parallel_saving(jobs: Sequence[Job], workers: int) -> float:
@@ -60,108 +66,62 @@ def available_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterator[tuple[int, FileResult]]:
-    """(index in `jobs`, result) as each is done, in this process or spread over `workers` processes.
+def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterator[tuple[int, FileResult, bool]]:
+    """(index in `jobs`, result, whether it came back) as each is done, each file in a worker process under
+    `parse_limits`; a result that did not come back (a crash, a limit, a defect) is not one to cache.
 
-    More processes than files to parse or than CPUs would only cost their start and their memory.
+    A worker holds one file at a time, so a file that crashes the parser, exhausts its memory or its
+    time costs itself alone: it is reported, and a new worker takes the next file. More processes than
+    files to parse or than CPUs would only cost their start and their memory.
     """
+    from codemod.isolation import Died, Pool
+
     workers = min(workers, len(jobs), available_cpus())
-    if workers < 2 or _parallel_saving(jobs, workers) < POOL_COST_S:
-        for index, job in enumerate(jobs):
-            yield index, _rewrite_guarded(job)
-            progress.update("parsing", index + 1, len(jobs))
-        return
+    if workers > 1 and _parallel_saving(jobs, workers) < POOL_COST_S:
+        workers = 1
     # Largest first: the last tasks to finish are the short ones.
     order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].data))
-    for done, (index, result) in enumerate(_parse_in_workers(jobs, order, workers), start=1):
-        yield index, result
-        progress.update("parsing", done, len(jobs))
-
-
-def _serve(connection: Connection) -> None:
-    """A worker process: one job in, one result out, until it is sent None."""
-    while (job := connection.recv()) is not None:
-        connection.send(_rewrite_guarded(job))
-
-
-def _death(exit_code: int | None) -> str:
-    import signal  # not needed on the fast paths
-
-    if exit_code is not None and exit_code < 0:
-        try:
-            return f"killed by {signal.Signals(-exit_code).name}"
-        except ValueError:
-            return f"killed by signal {-exit_code}"
-    return f"exit status {exit_code}"
-
-
-def _parse_in_workers(jobs: Sequence[Job], order: Sequence[int], workers: int) -> Iterator[tuple[int, FileResult]]:
-    """(index, result) in the order they finish. Each worker holds one file at a time, so a worker that
-    dies (a crash in the native parser, the out-of-memory killer) costs that file alone: it is reported,
-    and a new worker takes the next file."""
-    import multiprocessing
-    from multiprocessing.connection import Connection, wait
-
-    context = multiprocessing.get_context()
-    pending = list(reversed(order))
-    busy: dict[Connection, tuple[BaseProcess, int]] = {}
-
-    def give_next(process: BaseProcess, connection: Connection) -> None:
-        index = pending.pop()
-        busy[connection] = (process, index)
-        with contextlib.suppress(OSError):  # a worker that is gone shows as such in `wait`
-            connection.send(jobs[index])
-
-    def start_worker() -> None:
-        connection, child_end = context.Pipe()
-        process = context.Process(target=_serve, args=(child_end,), daemon=True)
-        process.start()
-        child_end.close()  # the worker's end alone stays open: its death reads as end of file here
-        give_next(process, connection)
-
-    def stop(process: BaseProcess, connection: Connection) -> None:
-        with contextlib.suppress(OSError):
-            connection.send(None)
-        connection.close()
-        process.join()
-
-    try:
-        while pending and len(busy) < workers:
-            start_worker()
-        while busy:
-            for connection in wait(list(busy)):
-                assert isinstance(connection, Connection)
-                process, index = busy.pop(connection)
-                try:
-                    result = connection.recv()
-                except (EOFError, OSError):
-                    stop(process, connection)
-                    reason = f"{WORKER_DIED} ({_death(process.exitcode)}) while parsing this file; left untouched"
-                    result = FileResult(jobs[index].path, error=reason)
-                    if pending:
-                        start_worker()
-                else:
-                    if pending:
-                        give_next(process, connection)
-                    else:
-                        stop(process, connection)
-                yield index, result
-    finally:  # stopped early (an interrupt, an error): no worker outlives the run
-        for connection, (process, _) in busy.items():
-            process.kill()
-            stop(process, connection)
+    with Pool(_rewrite_job, workers) as pool:
+        calls = [(jobs[index], parse_limits(len(jobs[index].data))) for index in order]
+        for done, (position, result) in enumerate(pool.map_unordered(calls), start=1):
+            index = order[position]
+            if isinstance(result, Died):
+                yield index, FileResult(jobs[index].path, error=f"{result.reason}; left untouched"), False
+            else:
+                yield index, result, True
+            progress.update("parsing", done, len(jobs))
 
 
 def _too_large(job: Job, max_file_size: int) -> FileResult | None:
     if len(job.data) <= max_file_size:
         return None
-    return FileResult(job.path, error=f"too large to parse: {len(job.data):,} bytes, over the limit of "
-                                      f"{max_file_size:,} (max-file-size); left untouched")
+    return FileResult(job.path, error=_too_large_reason(len(job.data), max_file_size))
+
+
+def _too_large_reason(size: int, max_file_size: int) -> str:
+    return f"too large to parse: {size:,} bytes, over the limit of {max_file_size:,} (max-file-size); left untouched"
+
+
+def settle_oversized(job: Job, size: int, max_file_size: int) -> FileResult:
+    """The result of a file over the size limit, searched in bounded windows (`job.data` is not used):
+    binary, too large to parse (it could define a target class), or unchanged, as for any file."""
+    could_define = False
+    try:
+        for window in windows(job.path):
+            settled = settle_without_parsing(job.path, window, job.targets)
+            if settled is not None and settled.error is not None:  # binary
+                return settled
+            could_define = could_define or settled is None
+    except OSError as error:
+        return FileResult(job.path, error=f"cannot read: {error.strerror or error}")
+    if could_define:
+        return FileResult(job.path, error=_too_large_reason(size, max_file_size))
+    return FileResult(job.path)
 
 
 def _rewrite(
     jobs: Sequence[Job], workers: int, open_cache: Callable[[], ResultCache | None], progress: Progress,
-    max_file_size: int,
+    limits: Sequence[int],
 ) -> list[FileResult]:
     """Prefiltered files at once, then files over the size limit; the cache is opened only when some
     file needs parsing.
@@ -169,21 +129,28 @@ def _rewrite(
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job.path, job.data, job.targets) or _too_large(job, max_file_size) for job in jobs]
-    heavy = [index for index, result in enumerate(settled) if result is None]
-    cache = open_cache() if heavy else None
-    copies: dict[bytes, list[int]] = {}
-    for index in heavy:
-        settled[index] = cache.lookup(jobs[index]) if cache is not None else None
-        if settled[index] is None:
-            copies.setdefault(jobs[index].data, []).append(index)
-    firsts = [indexes[0] for indexes in copies.values()]
-    for position, result in _parse_all([jobs[index] for index in firsts], workers, progress):
-        job = jobs[firsts[position]]
-        for index in copies[job.data]:
+    settled = [settle_without_parsing(job.path, job.data, job.targets) or _too_large(job, limit)
+               for job, limit in zip(jobs, limits)]
+    cache = open_cache() if None in settled else None
+    # Files with the same bytes and settings (vendored copies) are looked up once and parsed once.
+    copies: dict[Job, list[int]] = {}
+    for index, result in enumerate(settled):
+        if result is None:
+            copies.setdefault(jobs[index]._replace(path=""), []).append(index)
+    unknown = []
+    for same, indexes in copies.items():
+        hit = cache.lookup(jobs[indexes[0]]) if cache is not None else None
+        if hit is None:
+            unknown.append(same)
+            continue
+        for index in indexes:
+            settled[index] = replace(hit, path=jobs[index].path)
+    for position, result, came_back in _parse_all([jobs[copies[same][0]] for same in unknown], workers, progress):
+        indexes = copies[unknown[position]]
+        for index in indexes:
             settled[index] = replace(result, path=jobs[index].path)
-        if cache is not None and not (result.error or "").startswith((INTERNAL_ERROR, WORKER_DIED)):
-            cache.store(job, result)
+        if cache is not None and came_back:
+            cache.store(jobs[indexes[0]], result)
     results = [result for result in settled if result is not None]
     if len(results) != len(jobs):  # results go back by position: a gap would shift every later file
         raise RuntimeError("a file was left without a result")
@@ -195,7 +162,7 @@ def rewrite_jobs(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[FileResult]:
     """Results in the order of `jobs`: prefiltered files at once, then cached results, then parsing."""
-    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), max_file_size)
+    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), [max_file_size] * len(jobs))
 
 
 def _open_default_cache() -> ResultCache | None:
@@ -245,12 +212,6 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
     return result if reason is None else FileResult(result.path, error=reason, targets=result.targets)
 
 
-def size_limit(projects: Projects) -> int:
-    """One limit for the run: the working directory's project's `max-file-size` (the command line's when given)."""
-    here = projects.for_directory(os.curdir)
-    return here.max_file_size if isinstance(here, Project) else DEFAULT_MAX_FILE_SIZE
-
-
 def run_paths(
     paths: Sequence[str], options: Options, *, write: bool, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
@@ -265,6 +226,7 @@ def run_paths(
     projects = projects or Projects(options)
     reporter = Progress.for_terminal() if progress else Progress(None)
     slots: list[FileResult | Job] = []
+    limits: list[int] = []  # each job's own project's max-file-size
     sources: dict[str, Source] = {}
     outside: dict[str, str] = {}
     seen: set[tuple[int, int]] = set()
@@ -273,21 +235,24 @@ def run_paths(
         if candidate.problem is not None or candidate.project is None:
             slots.append(FileResult(candidate.path, error=candidate.problem))
             continue
-        source = read_source(candidate.path)
+        project = candidate.project
+        source = read_source(candidate.path, project.max_file_size)
         if isinstance(source, str):
             slots.append(FileResult(candidate.path, error=source))
+        elif isinstance(source, Oversized):
+            job = Job(candidate.path, b"", project.profile, project.targets_for(candidate.path), project.entry_points)
+            slots.append(settle_oversized(job, source.size, project.max_file_size))
         elif source.identity not in seen:
             seen.add(source.identity)
             sources[candidate.path] = source
             if candidate.outside is not None:
                 outside[candidate.path] = candidate.outside
-            project = candidate.project
             slots.append(Job(candidate.path, source.data, project.profile, project.targets_for(candidate.path),
                              project.entry_points))
+            limits.append(project.max_file_size)
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter,
-                         size_limit(projects)))
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter, limits))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:

@@ -161,6 +161,7 @@ EXCLUDES = {
     "directory from dot": "./multitalk",
     "path from dot": "./multitalk/./multitalk.py",
     "doubled slash": "multitalk//multitalk.py",
+    "any depth": "**/multitalk",
 }
 
 

@@ -289,6 +289,31 @@ def test_bad_input_is_a_clear_error_with_exit_2(tmp_path: Path, name: str) -> No
     assert result.stdout == ""
 
 
+JSON_BAD_INPUTS = {
+    **{name: (source.encode(), message) for name, (source, message) in BAD_INPUTS.items()},
+    "binary": (b"class SingleStreamAttention:\0\n", "binary file"),
+    "not-utf8": (b"class SingleStreamAttention:\n    x = '\xff'\n", "cannot decode as utf-8"),
+}
+
+
+@pytest.mark.parametrize("name", [*JSON_BAD_INPUTS, "missing", "directory"])
+def test_bad_input_in_json_is_a_json_error_document(tmp_path: Path, name: str) -> None:
+    bad = tmp_path / "multitalk.py"
+    message = {"missing": "does not exist", "directory": "is not a regular file"}.get(name)
+    if name in JSON_BAD_INPUTS:
+        data, message = JSON_BAD_INPUTS[name]
+        bad.write_bytes(data)
+    elif name == "directory":
+        bad.mkdir()
+    assert message is not None
+    result = invoke(str(bad), "--format", "json", *SMALL_OPTIONS)
+    assert result.exit_code == 2, result.output
+    document = json.loads(result.stdout)
+    assert set(document) == {"file", "error"} and document["file"] == str(bad)
+    assert message in document["error"] and not document["error"].startswith(str(bad))
+    assert "Error: " in result.stderr and message in result.stderr
+
+
 def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
     """As in a real August 2025 version, whose multi-speaker class's single-speaker fall-through is broken."""
     broken = tmp_path / "multitalk.py"

@@ -33,6 +33,7 @@ COMFY_TREE = {
         "args = parser.parse_args() if comfy.options.args_parsing else parser.parse_args([])\n"
     ),
     "comfy/model_management.py": (
+        "import psutil_missing_abc\n"
         "from comfy.cli_args import args\n"
         "if not args.cpu:\n    raise AssertionError('Torch not compiled with CUDA enabled')\n"
         "DEVICE = 'cpu'\n"
@@ -78,10 +79,20 @@ def test_a_node_in_a_folder_that_is_no_identifier_imports_despite_its_cycle(comf
             module = loaded[variant].module
             assert module.VARIANT == variant
             assert module.attention.__module__.endswith(".wanvideo.modules.attention")
-        assert loaded.stubbed == ()
+        assert loaded.stubbed == ("psutil_missing_abc",)
         assert loaded.notes == [f"ComfyUI tree {comfy_tree.resolve()} in CPU mode, as with its --cpu"]
         assert sys.modules["comfy.cli_args"].args.cpu is True
     assert _own_modules() == before
+
+
+def test_the_trees_modules_are_its_own_also_when_the_tree_is_on_sys_path(
+    comfy_tree: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`python -m codemod` run in a ComfyUI tree puts it on `sys.path`: `comfy` is then found by Python itself."""
+    monkeypatch.syspath_prepend(str(comfy_tree))
+    with load(comfy_tree / TARGET) as loaded:
+        assert loaded["original"].module.VARIANT == "original"
+        assert loaded.stubbed == ("psutil_missing_abc",)
 
 
 def test_on_cuda_the_tree_is_not_put_into_cpu_mode(comfy_tree: Path) -> None:

@@ -446,6 +446,19 @@ NON_TENSORS = [
         "x = attention(x.size(0), k, v)", "x = attention(x.size(0), k.contiguous(), v.contiguous())",
         "boundary.attention-q", "`x.size(0)` is a size, not a tensor", id="size-query",
     ),
+    *(
+        pytest.param(
+            f"{statement}\nx = attention(q, k, v)", f"{statement}\nx = attention(q, k.contiguous(), v.contiguous())",
+            "boundary.attention-q", f"`q` may be {kind} (assigned at line {line}), not a tensor", id=label,
+        )
+        for label, statement, kind, line in (
+            ("exception", "try:\n    pass\nexcept ValueError as q:\n    pass", "an exception", 9),
+            ("module", "import torch as q", "a module", 7),
+            ("nested-function", "def q():\n    pass", "a function", 7),
+            ("nested-class", "class q:\n    pass", "a class", 7),
+            ("loop-over-range", "for q in range(3):\n    pass", "a number", 7),
+        )
+    ),
     pytest.param(
         "x = attention(q is None, k, v)", "x = attention(q is None, k.contiguous(), v.contiguous())",
         "boundary.attention-q", "`q is None` is a bool, not a tensor", id="identity-test",
@@ -469,6 +482,7 @@ TENSORS = [
     pytest.param("for q in qs:\n    x = attention(q, k, v)", id="loop-over-a-name"),
     pytest.param("q = q if flag else k\nx = attention(q, k, v)", id="conditional-of-tensors"),
     pytest.param("q = abs(q)\nx = attention(q, k, v)", id="builtin-that-keeps-tensors"),
+    pytest.param("from .cache import q\nx = attention(q, k, v)", id="imported-from-a-module"),
     pytest.param("x = attention(q[:, 0], k, v)", id="subscript-of-a-tensor"),
 ]
 

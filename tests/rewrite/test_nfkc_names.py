@@ -80,3 +80,14 @@ def test_other_non_ascii_names_are_parsed_and_left_alone() -> None:
     assert could_contain_target(source, parse_targets(DEFAULT_TARGETS))
     result = rewrite(source, "seed")
     assert (result.error, result.new, result.targets) == (None, source, ())
+
+
+def test_a_method_pattern_finds_an_equivalent_method_name() -> None:
+    """`*.forward` has no class name to look for: the method's own spelling must not hide it."""
+    source = respelled(ORIGINAL, "def forward", "def \uff46orward")
+    targets = ["*Attention.forward", "*.forward"]
+    for target in targets:
+        assert could_contain_target(source, parse_targets([target]))
+    result = rewrite(source, "seed", ["*.forward"])
+    assert [target.method for target in result.targets] == ["forward"] * len(rewrite(ORIGINAL, "seed", ["*.forward"]).targets)
+    assert result.changed

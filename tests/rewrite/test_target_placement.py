@@ -46,8 +46,17 @@ MODULE_LEVEL = [
     pytest.param("if TORCH2:\n    {}\n", id="if"),
     pytest.param("if a:\n    pass\nelif b:\n    pass\nelse:\n    {}\n", id="else-after-elif"),
     pytest.param("with context():\n    {}\n", id="with"),
+    pytest.param("for name in names:\n    {}\n", id="for"),
+    pytest.param("while not done:\n    {}\n    break\n", id="while"),
+    pytest.param("match version:\n    case 2:\n        {}\n", id="match-case"),
     pytest.param("if a:\n    try:\n        {}\n    except ImportError:\n        pass\n", id="try-in-if"),
     pytest.param("class Outer:\n    if a:\n        {}\n", id="if-in-a-class"),
+]
+# Blocks in the class's body, around the method (the class's first line stays).
+METHOD_BLOCKS = [
+    pytest.param("if TORCH2:\n    {}\n", id="if"),
+    pytest.param("if a:\n    pass\nelse:\n    {}\n", id="else"),
+    pytest.param("try:\n    {}\nexcept ImportError:\n    pass\n", id="try"),
 ]
 
 
@@ -61,6 +70,15 @@ def test_classes_in_module_level_blocks_are_rewritten(wrapper: str, profile: str
     assert [site.status for target in targets for site in target.sites] == [
         site.status for target in plain_targets for site in target.sites
     ]
+
+
+@pytest.mark.parametrize("wrapper", METHOD_BLOCKS)
+def test_methods_in_blocks_of_the_class_body_are_rewritten(wrapper: str) -> None:
+    head, _, method = CLASS.partition("\n")
+    plain_head, _, plain_method = REWRITTEN.partition("\n")
+    new, targets = seed(f"{head}\n" + textwrap.indent(inside(wrapper, textwrap.dedent(method)), "    "))
+    assert new == f"{plain_head}\n" + textwrap.indent(inside(wrapper, textwrap.dedent(plain_method)), "    ")
+    assert [site.status for target in targets for site in target.sites].count("inserted") == 1
 
 
 def test_both_spellings_of_a_conditional_class_are_rewritten() -> None:

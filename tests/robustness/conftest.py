@@ -6,10 +6,12 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from codemod.cli import main
+from codemod.results import FileResult
 from codemod.rewrite.file import rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +26,24 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(cache))
     monkeypatch.delenv("CONTIGUIFY_NO_CACHE", raising=False)
     yield cache
+
+
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Callable[[], list[str]]:
+    """The paths handed to the parser so far, in order; recorded in a file, since workers parse."""
+    from codemod.run import runner
+
+    log = tmp_path_factory.mktemp("parsed") / "log"
+    log.write_text("")
+    original = runner.rewrite
+
+    def recording(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
+        with log.open("a") as handle:
+            handle.write(path + "\n")
+        return original(data, *settings, path=path, **more)
+
+    monkeypatch.setattr(runner, "rewrite", recording)
+    return lambda: log.read_text().splitlines()
 
 
 @dataclass(frozen=True)
@@ -67,8 +87,6 @@ def all_files(root: Path) -> set[str]:
 
 def seed_rewrite(data: bytes) -> bytes:
     """What the seed profile makes of `data`, through the one rewrite entry point."""
-    from codemod.rewrite.file import rewrite
-
     result = rewrite(data, "seed")
     assert result.new is not None and result.error is None, result.error
     return result.new

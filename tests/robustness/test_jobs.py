@@ -40,7 +40,7 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 @pytest.mark.parametrize(("files", "cpus", "expected"), [
     (6, 3, 3),      # capped by the CPUs
     (2, 16, 2),     # capped by the files to parse
-    (6, 1, 0),      # one CPU: parsed in this process
+    (6, 1, 1),      # one CPU: one worker (every file is parsed in a worker, under limits)
 ])
 def test_jobs_1000_starts_no_more_workers_than_needed(files: int, cpus: int, expected: int, started: list[int],
                                                        monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,6 @@ import io
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,33 +43,20 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    paths: list[str] = []
-    original = runner.rewrite
-
-    def recording(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
-        paths.append(path)
-        return original(data, *settings, path=path, **more)
-
-    monkeypatch.setattr(runner, "rewrite", recording)
-    return paths
-
-
 @pytest.mark.parametrize("where", ["option", "pyproject"])
 def test_a_file_over_the_limit_is_reported_and_left_alone(where: str, tree: Path, cli: Cli,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                                          parsed: Callable[[], list[str]]) -> None:
     arguments = ["fix", "--jobs", "1", "."]
     if where == "option":
         arguments.insert(1, f"--max-file-size={LIMIT}")
     else:
         (tree / "pyproject.toml").write_text(f"[tool.contiguify]\nmax-file-size = {LIMIT}\n")
     before = {name: Snapshot.of(tree / name) for name in ("big.py", "data.py")}
-    parsed = _parsed(monkeypatch)
     outcome = cli(*arguments)
     assert outcome.code == 2
     size = (tree / "big.py").stat().st_size
     assert f"error: big.py: {_reason(size, LIMIT)}\n" in outcome.err
-    assert parsed == ["small.py"]
+    assert parsed() == ["small.py"]
     assert {name: Snapshot.of(tree / name) for name in before} == before
     assert (tree / "small.py").read_bytes() == NEW
 
@@ -80,15 +66,15 @@ def test_the_option_overrides_pyproject(tree: Path, cli: Cli) -> None:
     assert cli("check", f"--max-file-size={LIMIT * 2}", "big.py").code == 1
 
 
-def test_the_default_limit_applies(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_default_limit_applies(tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch,
+                                   parsed: Callable[[], list[str]]) -> None:
     monkeypatch.chdir(tmp_path)
     data = _large(DEFAULT_MAX_FILE_SIZE)
     (tmp_path / "huge.py").write_bytes(data)
-    parsed = _parsed(monkeypatch)
     outcome = cli("check", "huge.py")
     assert (outcome.code, outcome.out) == (2, "")
     assert outcome.err.startswith(f"error: huge.py: {_reason(len(data), DEFAULT_MAX_FILE_SIZE)}\n")
-    assert parsed == []
+    assert parsed() == []
 
 
 def test_standard_input_has_the_same_limit(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,3 +96,25 @@ def test_a_malformed_limit_in_pyproject_is_a_usage_error(value: str, tree: Path,
     outcome = cli("check", "small.py")
     assert outcome.code == 2
     assert "max-file-size must be" in outcome.err
+
+
+@pytest.mark.parametrize("cwd", ["inside", "above", "elsewhere", "another checkout"])
+def test_the_limit_is_the_files_own_projects(cwd: str, tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `strict` checkout refuses its file wherever the run starts; `lax` has no limit of its own."""
+    for name, settings, size in (("strict", f"max-file-size = {LIMIT}\n", LIMIT), ("lax", "", 2 * LIMIT)):
+        (tmp_path / name / "pkg").mkdir(parents=True)
+        (tmp_path / name / "pyproject.toml").write_text(f"[tool.contiguify]\n{settings}")
+        (tmp_path / name / "pkg" / "big.py").write_bytes(_large(size))
+    (tmp_path / "elsewhere").mkdir()
+    here = {"inside": tmp_path / "strict" / "pkg", "above": tmp_path, "elsewhere": tmp_path / "elsewhere",
+            "another checkout": tmp_path / "lax"}[cwd]
+    monkeypatch.chdir(here)
+    strict, lax = tmp_path / "strict" / "pkg" / "big.py", tmp_path / "lax" / "pkg" / "big.py"
+    outcome = cli("check", str(strict), str(lax))
+    assert outcome.code == 2
+    assert _reason(strict.stat().st_size, LIMIT) in outcome.err
+    # One error, the strict file's (by its size); the lax one, twice as large, is rewritten.
+    assert [line for line in outcome.err.splitlines() if line.startswith("error:")] == [
+        line for line in outcome.err.splitlines() if _reason(strict.stat().st_size, LIMIT) in line
+    ]
+    assert outcome.out.count("diff --git") == 1

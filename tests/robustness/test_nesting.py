@@ -5,6 +5,7 @@ before libcst sees it; and a parser that crashes anyway, in a worker, costs that
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
+from codemod.isolation import death_reason
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
+from codemod.guards import MAX_NESTING, nesting_problem
 from codemod.rewrite import file as rewrite_file
 from codemod.run import runner
-from codemod.guards import MAX_NESTING, nesting_problem
 from codemod.run.job import Job
 from tests.jobs import rewrite_job
 
@@ -126,15 +128,15 @@ def test_one_deep_file_as_a_hook_runs_it(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(multiprocessing.get_start_method() != "fork", reason="the patch reaches workers through fork")
 def test_a_parser_crash_in_a_worker_costs_that_file_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """With the pre-check off, libcst really crashes on the deep file: in a worker, which is replaced."""
+    """With the pre-check off, libcst really crashes on the deep file (50,000 levels overflow even the worker's
+    large stack): in a worker, which is replaced."""
     monkeypatch.setattr(rewrite_file, "nesting_problem", lambda text: None)
-    monkeypatch.setattr(runner, "available_cpus", lambda: 2)  # never parse the deep file in this process
     cases = sorted(CASES.glob("*.in.py"))[:6]
     jobs = [Job(path.name, path.read_bytes(), "seed", TARGETS) for path in cases]
-    deep = Job("deep.py", MULTITALK + b"X = " + b"(" * 5000 + b"1" + b")" * 5000 + b"\n", "seed", TARGETS)
+    deep = Job("deep.py", MULTITALK + b"X = " + b"(" * 50_000 + b"1" + b")" * 50_000 + b"\n", "seed", TARGETS)
     jobs.insert(3, deep)
     results = runner.rewrite_jobs(jobs, 2)
-    assert results[3] == FileResult("deep.py", error=f"{runner.WORKER_DIED} (killed by SIGSEGV) while parsing "
-                                                     "this file; left untouched")
+    reason = death_reason(-signal.SIGSEGV, runner.parse_limits(len(deep.data)))
+    assert results[3] == FileResult("deep.py", error=f"{reason}; left untouched")
     assert [result for result in results if result is not results[3]] == [rewrite_job(job) for job in jobs
                                                                            if job is not deep]

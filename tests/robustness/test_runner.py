@@ -6,11 +6,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from codemod.isolation import WORKER_DIED, death_reason
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run import runner
@@ -56,7 +58,7 @@ def test_a_failing_file_is_an_error_of_its_own(monkeypatch: pytest.MonkeyPatch, 
     cache = ResultCache(str(tmp_path))
     results = runner.rewrite_jobs([Job("bad.py", data, "seed", TARGETS), Job("good.py", data + b"\n", "seed", TARGETS)],
                                   1, cache=cache)
-    assert results[0] == FileResult("bad.py", error="internal error: AssertionError: a defect")
+    assert results[0] == FileResult("bad.py", error="internal error: AssertionError: a defect; left untouched")
     assert results[1].changed
     assert cache.lookup(Job("bad.py", data, "seed", TARGETS)) is None  # a defect is not remembered
 
@@ -79,23 +81,17 @@ def test_a_dying_worker_costs_its_file_alone(death: signal.Signals, monkeypatch:
     assert len(killed) == 1
     for job, result in zip(jobs, results):
         if job.path in killed:
-            assert result == FileResult(job.path, error=f"{runner.WORKER_DIED} (killed by {death.name}) "
-                                                        "while parsing this file; left untouched")
+            reason = death_reason(-death, runner.parse_limits(len(job.data)))
+            assert result == FileResult(job.path, error=f"{reason}; left untouched")
+            assert reason.startswith(f"{WORKER_DIED} (killed by {death.name}")
         else:
             assert result == rewrite_job(job)
 
 
-def test_identical_files_are_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    parsed: list[str] = []
-
-    def counting(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
-        parsed.append(path)
-        return rewrite(data, *settings, path=path, **more)
-
-    monkeypatch.setattr(runner, "rewrite", counting)
+def test_identical_files_are_parsed_once(parsed: Callable[[], list[str]]) -> None:
     data = (CASES / "jan2026.in.py").read_bytes()
     jobs = [Job(f"copy{number}.py", data, "seed", TARGETS) for number in range(5)]
     results = runner.rewrite_jobs(jobs, 1)
-    assert parsed == ["copy0.py"]
+    assert parsed() == ["copy0.py"]
     assert [result.path for result in results] == [job.path for job in jobs]
     assert all(result.changed and result.new == results[0].new for result in results)

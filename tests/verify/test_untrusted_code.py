@@ -144,3 +144,23 @@ def test_explain_reports_a_file_that_exits_at_import(invoke: Invoke, tmp_path: P
     code, out, err = invoke("explain", str(path), "--dim", "64", "--heads", "4", "--frames", "2")
     assert (code, out) == (2, "")
     assert f"{path}: cannot run its code: its code called sys.exit(0)" in err
+
+
+def test_a_file_that_does_not_import_in_its_checkout_is_verified_on_its_own_and_says_so(
+    invoke: Invoke, tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "broken.py").write_text("raise RuntimeError('a sibling that cannot import here')\n")
+    (package / "target.py").write_text("from .broken import thing\n" + GOOD)
+    code, out, _ = invoke("verify", "--format", "json", str(package / "target.py"))
+    files = json.loads(out)["files"]
+    assert code == 0 and all(file["verified"] for file in files)
+    for file in files:
+        assert file["stubbed"] == [".broken"]
+        assert file["notes"][0].startswith("imported on its own (bare: its relative imports stubbed), since in its "
+                                           "checkout original: cannot import it: RuntimeError: a sibling")
+    code, out, _ = invoke("verify", "--bare", "--format", "json", str(package / "target.py"))
+    files = json.loads(out)["files"]
+    assert code == 0 and all(file["verified"] and file["notes"] == [] for file in files)

@@ -198,7 +198,8 @@ class _Planner:
             seen.add((name, binding.position))
             description = binding.known
             if description is None and binding.value is not None:
-                description = value_kind(binding.value, lambda inner: self._resolved(inner, binding.loops, seen))
+                loops_there = binding.loops
+                description = value_kind(binding.value, lambda inner: self._resolved(inner, loops_there, seen))
             if description is not None:
                 return description, binding
         return None

@@ -1,0 +1,168 @@
+"""What the import hook adds to a start: installing it and importing a target file, cold and from the cache,
+beside the plain import of the same file in the same run.
+
+    python benchmarks/hook_time.py [--runs 15] [--comfyui TREE --python PYTHON]
+
+Each measurement is a fresh interpreter that times, with `time.perf_counter`, from before
+`import codemod.hook` to after the target's import (the plain variant: the import alone):
+
+- `file`: the bundled checkout's multitalk.py with its imports replaced by stand-ins (no torch, so
+  that the difference is not lost in torch's import time);
+- `comfyui`: the miniature ComfyUI tree of the tests (tests/hook/comfyui_tree.py), started as its
+  loader does (prestartup scripts, core's model module, the node package); torch is imported before
+  the clock starts, in every variant, so that the hook's cost on all other imports is what is timed.
+
+Variants: `plain` (no hook), `cold` (empty cache: the rewrite runs and is stored), `cached` (a hit).
+With `--comfyui`, a real tree's `main.py --cpu --quick-test-for-ci` is also timed as a whole, with
+and without the hook installed there (`contiguify comfyui install`; the tree is left as it was found).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.verify_time import machine  # noqa: E402 - the repository root goes on the path first
+from tests.hook.comfyui_tree import make_tree  # noqa: E402
+from tests.hook.conftest import CHECKOUT_FILE, torch_free  # noqa: E402
+
+FILE_RUN = """
+import sys, time
+start = time.perf_counter()
+{install}
+sys.path.insert(0, {root!r})
+import target
+print(time.perf_counter() - start)
+"""
+COMFYUI_RUN = """
+import os, runpy, sys, time
+import torch
+sys.path.insert(0, os.getcwd())
+start = time.perf_counter()
+runpy.run_path("main.py", run_name="__main__")
+print(time.perf_counter() - start)
+"""
+INSTALL = "import codemod.hook\ncodemod.hook.install([{root!r}], log=lambda line: None)"
+
+
+def _seconds(code: str, cwd: Path, env: dict[str, str]) -> float:
+    done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _env(cache: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CONTIGUIFY_")}
+    env["CONTIGUIFY_CACHE_DIR"] = str(cache)
+    return env
+
+
+def _series(runs: int, one: callable) -> list[float]:  # type: ignore[valid-type]
+    return [one() for _ in range(runs)]
+
+
+def _row(name: str, variant: str, values: list[float], plain: float) -> str:
+    median = statistics.median(values)
+    return (f"| {name} | {variant} | {median * 1000:.1f} ms | {min(values) * 1000:.1f} ms | "
+            f"{max(values) * 1000:.1f} ms | {(median - plain) * 1000:+.1f} ms |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--comfyui", type=Path, help="a real ComfyUI tree, timed as a whole as well")
+    parser.add_argument("--python", default=sys.executable, help="the Python that runs that tree")
+    arguments = parser.parse_args()
+    print(machine())
+    print(f"{arguments.runs} fresh interpreters per row; added: median less the plain median\n")
+    print("| case | variant | median | min | max | added |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        tree = work / "file"
+        tree.mkdir()
+        (tree / "target.py").write_bytes(torch_free(CHECKOUT_FILE.read_bytes()))
+        cache = work / "cache"
+        plain_code = FILE_RUN.format(install="", root=str(tree))
+        hook_code = FILE_RUN.format(install=INSTALL.format(root=str(tree)), root=str(tree))
+        _seconds(plain_code, tree, _env(cache))  # the plain variant's bytecode in __pycache__, as at any start
+
+        def cold() -> float:
+            shutil.rmtree(cache, ignore_errors=True)
+            return _seconds(hook_code, tree, _env(cache))
+
+        plain = _series(arguments.runs, lambda: _seconds(plain_code, tree, _env(cache)))
+        colds = _series(arguments.runs, cold)
+        cached = _series(arguments.runs, lambda: _seconds(hook_code, tree, _env(cache)))
+        base = statistics.median(plain)
+        for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
+            print(_row("file (multitalk.py, no torch)", variant, values, base))
+
+        comfy = make_tree(work)
+        node = comfy / "custom_nodes" / "contiguify"
+        from codemod.comfyui.tree import install, uninstall
+
+        def start(fresh: bool) -> float:
+            if fresh:
+                shutil.rmtree(cache, ignore_errors=True)
+            return _seconds(COMFYUI_RUN, comfy, _env(cache))
+
+        start(False)
+        plain = _series(arguments.runs, lambda: start(False))
+        install(str(comfy), "seed")
+        assert node.is_dir()
+        colds = _series(arguments.runs, lambda: start(True))
+        cached = _series(arguments.runs, lambda: start(False))
+        uninstall(str(comfy))
+        base = statistics.median(plain)
+        for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
+            print(_row("miniature ComfyUI start (torch imported first)", variant, values, base))
+    if arguments.comfyui is not None:
+        _real(arguments.comfyui, arguments.python, max(3, arguments.runs // 5))
+    return 0
+
+
+def _real(tree: Path, python: str, runs: int) -> None:
+    """Whole starts of a real tree, plain and with the hook (cached), interleaved."""
+    from codemod.comfyui.tree import install, installed_profile, uninstall
+
+    if installed_profile(str(tree)) is not None:
+        raise SystemExit(f"{tree}: the hook is installed; uninstall it first")
+    command = [python, "main.py", "--cpu", "--quick-test-for-ci"]
+
+    def timed() -> float:
+        start = time.perf_counter()
+        subprocess.run(command, cwd=tree, capture_output=True, check=True, env=os.environ.copy())
+        return time.perf_counter() - start
+
+    plain: list[float] = []
+    hooked: list[float] = []
+    try:
+        install(str(tree), "seed")
+        timed()  # fills the cache
+        for _ in range(runs):
+            uninstall(str(tree))
+            plain.append(timed())
+            install(str(tree), "seed")
+            hooked.append(timed())
+    finally:
+        uninstall(str(tree))
+    base = statistics.median(plain)
+    print(f"\nreal tree {tree}: `{' '.join(command[1:])}`, {runs} interleaved pairs, wall time of the whole process\n")
+    print("| case | variant | median | min | max | added |")
+    print("|---|---|---|---|---|---|")
+    print(_row("real ComfyUI start", "plain", plain, base))
+    print(_row("real ComfyUI start", "cached", hooked, base))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

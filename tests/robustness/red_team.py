@@ -1,0 +1,89 @@
+"""Runs the reproduction of every item of the third red-team pass (issue 17) and says, per item, whether it held.
+
+    python tests/robustness/red_team.py            # every item
+    python tests/robustness/red_team.py 1 5 16     # those items
+
+Each item names the pytest tests that reproduce it; the script runs them in one pytest process and prints
+one line per item: `held` when all its tests passed, `FAILED` (with the tests) otherwise. Exit status 0 when
+every item held. Skipped tests are shown as such, never counted as held.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = "tests/robustness"
+
+# Item number: (what the red team found, the tests that reproduce it).
+ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
+    1: ("a long elif chain crashes the run", (
+        f"{HERE}/test_isolation.py::test_a_long_elif_chain_is_one_files_result",
+        f"{HERE}/test_isolation.py::test_two_long_elif_chains_still_give_the_json_report",
+    )),
+    2: ("memory is not bounded by max-file-size", (
+        f"{HERE}/test_isolation.py::test_memory_is_bounded_by_the_files_size",
+    )),
+    3: ("workers outlive the run", (
+        f"{HERE}/test_isolation.py::test_workers_die_with_the_run",
+    )),
+    16: ("huge non-target files are read whole", (
+        f"{HERE}/test_isolation.py::test_a_huge_file_is_never_read_whole",
+        f"{HERE}/test_isolation.py::test_a_file_over_the_limit_is_searched_in_bounded_windows",
+        f"{HERE}/test_isolation.py::test_a_short_read_is_not_the_end_of_the_file",
+    )),
+}
+
+
+def _outcomes(report: Path) -> dict[str, str]:
+    """`file::name[parameters]` -> passed / failed / skipped, from pytest's JUnit XML."""
+    outcomes = {}
+    for case in ElementTree.parse(report).iter("testcase"):
+        module = case.get("classname", "").replace(".", "/") + ".py"
+        name = f"{module}::{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcomes[name] = "failed"
+        elif case.find("skipped") is not None:
+            outcomes[name] = "skipped"
+        else:
+            outcomes[name] = "passed"
+    return outcomes
+
+
+def main(argv: list[str]) -> int:
+    chosen = [int(number) for number in argv] or sorted(ITEMS)
+    unknown = [number for number in chosen if number not in ITEMS]
+    if unknown:
+        print(f"no such item: {', '.join(map(str, unknown))} (known: {', '.join(map(str, sorted(ITEMS)))})")
+        return 2
+    tests = sorted({test for number in chosen for test in ITEMS[number][1]})
+    with tempfile.TemporaryDirectory(prefix="red-team-") as scratch:
+        report = Path(scratch) / "report.xml"
+        subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
+                        *tests], cwd=ROOT, check=False)
+        outcomes = _outcomes(report) if report.exists() else {}
+    held = True
+    print()
+    for number in chosen:
+        title, item_tests = ITEMS[number]
+        mine = {name: outcome for name, outcome in outcomes.items()
+                if any(name == test or name.startswith(test + "[") for test in item_tests)}
+        failed = sorted(name for name, outcome in mine.items() if outcome == "failed")
+        skipped = sorted(name for name, outcome in mine.items() if outcome == "skipped")
+        if failed or not mine:
+            held = False
+            print(f"item {number:2d} FAILED  {title}: {', '.join(failed) or 'no test ran'}")
+        elif skipped:
+            print(f"item {number:2d} held    {title} ({len(mine) - len(skipped)} passed, "
+                  f"{len(skipped)} skipped: {', '.join(skipped)})")
+        else:
+            print(f"item {number:2d} held    {title} ({len(mine)} tests)")
+    return 0 if held else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
