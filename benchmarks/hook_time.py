@@ -6,8 +6,10 @@ beside the plain import of the same file in the same run.
 Each measurement is a fresh interpreter that times, with `time.perf_counter`, from before
 `import codemod.hook` to after the target's import (the plain variant: the import alone):
 
-- `file`: the bundled checkout's multitalk.py with its imports replaced by stand-ins (no torch, so
-  that the difference is not lost in torch's import time);
+- the bundled checkout's multitalk.py with its imports replaced by stand-ins (so that the difference
+  is not lost in torch's import time), in a bare interpreter (the hook's own imports are all paid) and
+  after `import torch` outside the clock (most of the standard library is loaded then, as in a ComfyUI
+  process when its prestartup scripts run);
 - `comfyui`: the miniature ComfyUI tree of the tests (tests/hook/comfyui_tree.py), started as its
   loader does (prestartup scripts, core's model module, the node package); torch is imported before
   the clock starts, in every variant, so that the hook's cost on all other imports is what is timed.
@@ -38,6 +40,7 @@ from tests.hook.conftest import CHECKOUT_FILE, torch_free  # noqa: E402
 
 FILE_RUN = """
 import sys, time
+{before}
 start = time.perf_counter()
 {install}
 sys.path.insert(0, {root!r})
@@ -61,7 +64,9 @@ def _seconds(code: str, cwd: Path, env: dict[str, str]) -> float:
 
 
 def _env(cache: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONTIGUIFY_")}
+    """Bytecode is written and read, as at a user's start (PYTHONDONTWRITEBYTECODE would time compiles)."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CONTIGUIFY_") and key != "PYTHONDONTWRITEBYTECODE"}
     env["CONTIGUIFY_CACHE_DIR"] = str(cache)
     return env
 
@@ -92,20 +97,22 @@ def main() -> int:
         tree.mkdir()
         (tree / "target.py").write_bytes(torch_free(CHECKOUT_FILE.read_bytes()))
         cache = work / "cache"
-        plain_code = FILE_RUN.format(install="", root=str(tree))
-        hook_code = FILE_RUN.format(install=INSTALL.format(root=str(tree)), root=str(tree))
-        _seconds(plain_code, tree, _env(cache))  # the plain variant's bytecode in __pycache__, as at any start
+        for context, before in (("bare interpreter", ""), ("torch imported first", "import torch")):
+            plain_code = FILE_RUN.format(before=before, install="", root=str(tree))
+            hook_code = FILE_RUN.format(before=before, install=INSTALL.format(root=str(tree)), root=str(tree))
+            _seconds(plain_code, tree, _env(cache))  # bytecode in __pycache__, as at any start
+            _seconds(hook_code, tree, _env(cache))
 
-        def cold() -> float:
-            shutil.rmtree(cache, ignore_errors=True)
-            return _seconds(hook_code, tree, _env(cache))
+            def cold() -> float:
+                shutil.rmtree(cache, ignore_errors=True)
+                return _seconds(hook_code, tree, _env(cache))
 
-        plain = _series(arguments.runs, lambda: _seconds(plain_code, tree, _env(cache)))
-        colds = _series(arguments.runs, cold)
-        cached = _series(arguments.runs, lambda: _seconds(hook_code, tree, _env(cache)))
-        base = statistics.median(plain)
-        for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
-            print(_row("file (multitalk.py, no torch)", variant, values, base))
+            plain = _series(arguments.runs, lambda: _seconds(plain_code, tree, _env(cache)))
+            colds = _series(arguments.runs, cold)
+            cached = _series(arguments.runs, lambda: _seconds(hook_code, tree, _env(cache)))
+            base = statistics.median(plain)
+            for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
+                print(_row(f"multitalk.py without its imports, {context}", variant, values, base))
 
         comfy = make_tree(work)
         node = comfy / "custom_nodes" / "contiguify"

@@ -12,6 +12,7 @@ import sys
 import tokenize
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from codemod.decoding import BOM
@@ -138,13 +139,54 @@ def _parse(text: str) -> ast.Module:
 
 
 def _only_parentheses_added(old: str, new: str) -> bool:
-    """`old` is `new` less some `(` / `)` characters, equally many of each."""
+    """`old` is `new` less some `(` / `)` characters, equally many of each.
+
+    The characters `new` has over `old` are the same whichever way one is matched into the other, so
+    once they are counted, matching as early as possible tells whether it can be done: runs of equal
+    text are found by halving (a few insertions in a long file), not character by character.
+    """
     extra = Counter(new)
-    extra.subtract(old)
+    extra.subtract(Counter(old))  # a mapping: a string would be counted in Python, character by character
     if +extra != Counter({"(": extra["("], ")": extra["("]}) or -extra:
         return False
-    remaining = iter(new)
-    return all(char in remaining for char in old)
+    start = new_start = 0
+    while start < len(old):
+        run = _common_run(old, start, new, new_start, len(new))
+        start, new_start = start + run, new_start + run
+        if start == len(old):
+            break
+        if new_start == len(new) or new[new_start] not in "()":
+            return False
+        new_start += 1
+    return True
+
+
+# Fields of compound statements that hold statements, compared statement by statement.
+_BODIES = frozenset({"body", "orelse", "finalbody", "handlers", "cases"})
+
+
+def _same_statements(old: Sequence[object], new: Sequence[object], old_lines: list[str], new_lines: list[str]) -> bool:
+    """Statements equal but for `.contiguous()` calls; one whose lines are unchanged is equal without looking,
+    and a compound statement is compared field by field, its bodies statement by statement (insertions add no
+    line, so unchanged lines are most of a file, and of a rewritten class)."""
+    if len(old) != len(new):
+        return False
+    for a, b in zip(old, new):
+        if type(a) is not type(b) or not isinstance(a, ast.AST):
+            return False
+        first, last = getattr(a, "lineno", None), getattr(a, "end_lineno", None)
+        new_first, new_last = getattr(b, "lineno", None), getattr(b, "end_lineno", None)
+        if (first is not None and new_first is not None  # a `case` of a match statement has no lines
+                and old_lines[first - 1:last] == new_lines[new_first - 1:new_last]):
+            continue
+        for name in a._fields:
+            field, other = getattr(a, name, None), getattr(b, name, None)
+            if name in _BODIES and isinstance(field, list) and isinstance(other, list):
+                if not _same_statements(field, other, old_lines, new_lines):
+                    return False
+            elif not _same_but_contiguous(field, other):
+                return False
+    return True
 
 
 def _lines(text: str) -> list[str]:
@@ -156,8 +198,8 @@ def check_insertions_only(old: str, new: str) -> str | None:
     """Why `new` is not `old` plus `.contiguous()` calls (and the parentheses they need), or None.
 
     Text: only those characters were added, so comments, spacing and line endings are the user's.
-    Syntax tree: equal to the old one once every `.contiguous()` call is removed from both; top-level
-    statements whose lines are unchanged are equal without looking (insertions add no line).
+    Syntax tree: equal to the old one once every `.contiguous()` call is removed from both; statements
+    whose lines are unchanged are equal without looking (insertions add no line).
     """
     if not _only_parentheses_added(old.replace(INSERTED_TEXT, ""), new.replace(INSERTED_TEXT, "")):
         return "the rewrite changed more than `.contiguous()` calls"
@@ -173,13 +215,8 @@ def check_insertions_only(old: str, new: str) -> str | None:
         return f"the rewritten code does not parse ({_describe(error)})"
     except (RecursionError, MemoryError):
         return "too deeply nested to check the rewrite"
-    old_lines, new_lines = _lines(old), _lines(new)
     try:
-        same = len(old_tree.body) == len(new_tree.body) and all(
-            (old_lines[a.lineno - 1:a.end_lineno] == new_lines[b.lineno - 1:b.end_lineno])
-            or _same_but_contiguous(a, b)
-            for a, b in zip(old_tree.body, new_tree.body)
-        )
+        same = _same_statements(old_tree.body, new_tree.body, _lines(old), _lines(new))
     except RecursionError:
         return "too deeply nested to check the rewrite"
     return None if same else "the rewrite changed the meaning of the code beyond `.contiguous()` calls"

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from codemod.cli.shared import DTYPE_CHOICE, PROFILE_CHOICE, CommandFailed, import_needing_torch
-from codemod.model.isolated import DEFAULT_TIMEOUT
+from codemod.isolation import CODE_WALL_SECONDS
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.model.startup import alongside_torch_import
 
@@ -78,7 +78,7 @@ class _ErrorsAsJson(click.Command):
               help="text: a table per run and a verdict line; json: one document.")
 @click.option("--bare", is_flag=True,
               help="Import PATH on its own: its relative imports are stubbed instead of imported from its checkout.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=CODE_WALL_SECONDS, show_default=True,
               metavar="SECONDS", help="Time limit for importing PATH and running its forwards.")
 def explain(
     path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str, bare: bool,
@@ -124,12 +124,11 @@ def explain(
         _explained, analysis.explain_file, path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans],
         shape, dtype, in_checkout=not bare, entry_points=project.entry_points, variants=variants,
     )
-    from codemod.model.isolated import ChildFailed, run_isolated
+    from codemod.isolation import Died, call_in_fork
 
-    try:
-        explanation = run_isolated(work, timeout)
-    except ChildFailed as failure:
-        raise CommandFailed(f"{path}: cannot run its code: {failure}") from failure
+    explanation = call_in_fork(work, timeout)
+    if isinstance(explanation, Died):
+        raise CommandFailed(f"{path}: cannot run its code: {explanation.reason}")
     if isinstance(explanation, str):
         raise CommandFailed(explanation)
     for note in explanation.notes:

@@ -14,7 +14,7 @@ from codemod.cli.shared import (
     import_needing_torch,
 )
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
-from codemod.model.isolated import DEFAULT_TIMEOUT, ChildFailed, run_isolated
+from codemod.isolation import CODE_WALL_SECONDS, Died, call_in_fork
 from codemod.model.startup import alongside_torch_import
 from codemod.results import FileResult
 from codemod.options import PROFILE_NAMES, Options
@@ -28,27 +28,26 @@ def _verify_module() -> types.ModuleType:
 
 
 def verify_isolated(rewrites: dict[str, FileResult], device: str, dtype: str, entry_points: Sequence[EntryPoint],
-                    in_checkout: bool = True, timeout: float | None = DEFAULT_TIMEOUT) -> list[FileVerification]:
-    """`verify_rewrites` in a child process with a time limit (see `codemod.model.isolated`); what ends, hangs
+                    in_checkout: bool = True, timeout: float | None = CODE_WALL_SECONDS) -> list[FileVerification]:
+    """`verify_rewrites` in a child process with a time limit (see `codemod.isolation.call_in_fork`); what ends, hangs
     or fails that process is every profile's error for this file."""
     run = _verify_module()
     work = functools.partial(run.verify_rewrites, rewrites, device, dtype, entry_points=entry_points,
                              in_checkout=in_checkout)
-    try:
-        return run_isolated(work, timeout)
-    except ChildFailed as failure:
-        return [FileVerification(result.path, profile, error=f"cannot run its code: {failure}")
+    outcome = call_in_fork(work, timeout)
+    if isinstance(outcome, Died):
+        return [FileVerification(result.path, profile, error=f"cannot run its code: {outcome.reason}")
                 for profile, result in rewrites.items()]
+    return outcome  # type: ignore[no-any-return]
 
 
 def check_device(device: str) -> None:
     """`--device cuda` where torch sees no CUDA device is refused (asked in a child: this process forks)."""
     if device != "cuda":
         return
-    try:
-        available = run_isolated(_verify_module().cuda_available, DEFAULT_TIMEOUT)
-    except ChildFailed as failure:
-        raise CommandFailed(f"--device cuda: cannot ask torch for a CUDA device: {failure}") from failure
+    available = call_in_fork(_verify_module().cuda_available, CODE_WALL_SECONDS)
+    if isinstance(available, Died):
+        raise CommandFailed(f"--device cuda: cannot ask torch for a CUDA device: {available.reason}")
     if not available:
         raise CommandFailed("--device cuda: torch sees no CUDA device here")
 
@@ -67,7 +66,7 @@ def veto_unverified(
             click.echo(RUNS_CODE_NOTE, err=True)
             noted = True
         (verification,) = verify_isolated({profile: result}, device, dtype, entry_points,
-                                          timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+                                          timeout=CODE_WALL_SECONDS if timeout is None else timeout)
         if verification.error is not None:
             return f"not written: verify could not run it: {verification.error}"
         if verification.failures:
@@ -111,7 +110,7 @@ def rewrite_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequen
 
 
 def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str], device: str, dtype: str,
-                 in_checkout: bool = True, timeout: float | None = DEFAULT_TIMEOUT) -> list[FileVerification]:
+                 in_checkout: bool = True, timeout: float | None = CODE_WALL_SECONDS) -> list[FileVerification]:
     """Each file with targets under `paths`, rewritten in memory by each profile and verified, file by file,
     each in a child process (see `verify_isolated`)."""
     check_targets(targets)  # bad targets are refused before any work
@@ -160,7 +159,7 @@ def exit_code(files: Sequence[FileVerification], allow_unverified: bool = False)
 @click.option("--bare", is_flag=True,
               help="Import each file on its own: its relative imports are stubbed instead of imported from its "
                    "checkout.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=CODE_WALL_SECONDS, show_default=True,
               metavar="SECONDS", help="Time limit per file (imports and runs); a file over it is an error.")
 @click.option("--allow-unverified", is_flag=True,
               help="Exit 0 even when a file verified nothing (every path same-error or unverifiable); said per file.")

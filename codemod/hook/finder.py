@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import types
+from _thread import get_ident
 from collections.abc import Callable, Iterable, Sequence
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from importlib.util import spec_from_file_location
@@ -84,6 +85,7 @@ class ContiguifyFinder:
 
     def __init__(self, roots: Sequence[str], options: Options, cache_directory: str | None, log: Log) -> None:
         self.roots = tuple(os.path.realpath(root) for root in roots)
+        self._spellings = tuple({*self.roots, *(os.path.abspath(root) for root in roots)})
         self.options = options
         self.log = log
         self.cache: ResultCache | None = None
@@ -96,7 +98,7 @@ class ContiguifyFinder:
         self.rewritten: dict[str, Rewritten] = {}  # by real path
         self.refused: dict[str, str] = {}  # real path -> why it was loaded unmodified
         self._ignored = tuple(os.path.realpath(prefix) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix})
-        self._busy = False
+        self._busy: set[int] = set()  # threads inside find_spec: imports run in several threads at once
         self._entries: dict[str, bool] = {}
 
     # The import system's side.
@@ -104,13 +106,14 @@ class ContiguifyFinder:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if self._busy:  # the rewrite's own imports (libcst) go the usual way
+        thread = get_ident()
+        if thread in self._busy:  # the rewrite's own imports (libcst) go the usual way
             return None
         entries = [entry for entry in (sys.path if path is None else path)
                    if isinstance(entry, str) and self._overlaps(entry)]
         if not entries:
             return None
-        self._busy = True
+        self._busy.add(thread)
         try:
             spec = PathFinder.find_spec(fullname, entries)
             if spec is None or spec.origin is None or not isinstance(spec.loader, SourceFileLoader):
@@ -122,7 +125,7 @@ class ContiguifyFinder:
                     return None
             rewritten = self.consider(spec.origin)
         finally:
-            self._busy = False
+            self._busy.discard(thread)
         if rewritten is None:
             return None
         loader = RewrittenLoader(fullname, spec.origin, rewritten, self.log)
@@ -230,10 +233,16 @@ class ContiguifyFinder:
         self._cache_problem = reason
 
     def report_imported(self) -> None:
-        """Say which target modules were imported before the hook was installed: they run as they were loaded."""
+        """Say which target modules were imported before the hook was installed: they run as they were loaded.
+
+        A host has imported a thousand modules by then: only files whose path, as imported, is spelled
+        below a root (as given or resolved) are resolved and looked at.
+        """
         for name, module in list(sys.modules.items()):
             origin = getattr(module, "__file__", None)
             if not isinstance(origin, str) or not origin.endswith(".py"):
+                continue
+            if not any(_inside(origin, root) for root in self._spellings):
                 continue
             if self._watched(os.path.realpath(origin)) is None:
                 continue
