@@ -14,13 +14,13 @@ import torch
 from click.testing import CliRunner, Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
-from codemod.explain.command import explain
+from codemod.cli.explain import explain
 from codemod.model.build import build, torch_dtype
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.rewrite import profile_names
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.fixture_cases import cases
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch", reason="verify runs the modules under torch
 from codemod.cli import main
 from codemod.isolation import can_fork
 from codemod.rewrite import profile_names
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 

@@ -9,15 +9,18 @@ from typing import NamedTuple
 
 import click
 
-from codemod.cli import PROFILE_NAMES, CommandFailed, build_options, import_needing_torch
+from codemod.cli.shared import (
+    DTYPE_CHOICE, EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, PROFILE_CHOICE, CommandFailed, check_targets,
+    import_needing_torch,
+)
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.isolation import CODE_WALL_SECONDS, Died, call_in_fork
 from codemod.model.startup import alongside_torch_import
 from codemod.results import FileResult
-from codemod.verify.outcome import FileVerification, exit_code, not_verified, render_json, render_text
+from codemod.options import PROFILE_NAMES, Options
+from codemod.verify.outcome import FileVerification, not_verified, render_json, render_text
 
 RUNS_CODE_NOTE = "note: verify imports and runs the code of the files it checks (as pytest does); run it only on code you trust"
-DTYPE_NAMES = ("bf16", "fp16", "fp32")
 
 
 def _verify_module() -> types.ModuleType:
@@ -93,7 +96,7 @@ def rewrite_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequen
 
     found: dict[str, Rewrites] = {}
     for profile in profiles:
-        options = build_options(profile, targets, None, "text", False, 1, False)
+        options = Options(profile=profile, targets=tuple(targets) or None)
         projects = Projects(options)
         for result in run_paths(paths or (".",), options, write=False, progress=False, projects=projects):
             if result.error is None and not result.targets:
@@ -110,7 +113,7 @@ def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequenc
                  in_checkout: bool = True, timeout: float | None = CODE_WALL_SECONDS) -> list[FileVerification]:
     """Each file with targets under `paths`, rewritten in memory by each profile and verified, file by file,
     each in a child process (see `verify_isolated`)."""
-    build_options(None, targets, None, "text", False, 1, False)  # bad targets are refused before any work
+    check_targets(targets)  # bad targets are refused before any work
     files, _ = alongside_torch_import(functools.partial(rewrite_paths, paths, profiles, targets), _verify_module)
     check_device(device)
     verifications: list[FileVerification] = []
@@ -128,16 +131,28 @@ def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequenc
     return verifications
 
 
+def exit_code(files: Sequence[FileVerification], allow_unverified: bool = False) -> int:
+    """2 when a file had an error or is not verified (unless `allow_unverified`), else 1 when a run differs or
+    raises anew, else 0."""
+    if any(file.error is not None for file in files):
+        return EXIT_ERROR
+    if not allow_unverified and not_verified(files):
+        return EXIT_ERROR
+    if any(file.failures for file in files):
+        return EXIT_CHANGED
+    return EXIT_CLEAN
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=str)
-@click.option("--profile", "profiles", multiple=True, type=click.Choice(PROFILE_NAMES),
+@click.option("--profile", "profiles", multiple=True, type=PROFILE_CHOICE,
               help="Rewrite to verify; repeatable (default: every profile).")
 @click.option("--target", "targets", multiple=True, metavar="CLASS.METHOD",
               help="Method to verify; repeatable; shell wildcards allowed. Replaces the default targets.")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
               help="Where the forwards run; on cuda the installed kernels run and the device is synchronised "
                    "after each kernel call, so a fault names its call and line.")
-@click.option("--dtype", type=click.Choice(DTYPE_NAMES), default=None,
+@click.option("--dtype", type=DTYPE_CHOICE, default=None,
               help="Weights and inputs (default: fp32 on cpu, bf16 on cuda).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: a line per target and path; json: one document.")
