@@ -25,7 +25,8 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.options import PROFILE_NAMES, Options
 from codemod.results import FileResult
 from codemod.run.files import SKIPPED_DIRECTORIES, display_path, read_source
-from codemod.run.process import Job, could_contain_target, settle_without_parsing
+from codemod.prefilter import could_contain_target, settle_without_parsing
+from codemod.run.job import Job
 
 if TYPE_CHECKING:
     from codemod.run.cache import ResultCache
@@ -176,7 +177,7 @@ class ContiguifyFinder:
         if isinstance(source, str):
             return None  # the import itself reports a file it cannot read
         job = Job(origin, source.data, project.profile, project.targets_for(origin), project.entry_points)
-        if settle_without_parsing(job) is not None:
+        if settle_without_parsing(job.path, job.data, job.targets) is not None:
             return None  # no target class can be in it (or binary): the common case, decided from the bytes alone
         result, cached = self._result(job, project)
         if result.error is not None:
@@ -213,9 +214,9 @@ class ContiguifyFinder:
             if found is not None:
                 return found, True
         try:
-            from codemod.run.process import rewrite_candidate
+            from codemod.rewrite.file import rewrite
 
-            result = rewrite_candidate(job)
+            result = rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
         except ImportError as error:
             return FileResult(job.path, error=f"cannot rewrite: {error}"), False
         except Exception as error:  # noqa: BLE001 - a defect of the rewrite must not stop the program's start

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 
 from .conftest import Child, run_child
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 from tests.fixture_cases import CASES, FIXTURES
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from codemod.run.process import verify_insertions
+from codemod.guards import check_insertions_only
 
 CLASS = "class A:\n    @decorate\n    def forward(self, a, b, c):\n        y = 1\n{body}        return y\n"
 MATCH = "match v:\n    case 1:\n{body}    case _:\n        pass\n"
@@ -28,9 +28,9 @@ REFUSED = [
 
 @pytest.mark.parametrize(("old", "new"), ACCEPTED)
 def test_insertions_inside_blocks_pass(old: str, new: str) -> None:
-    assert verify_insertions(old, new) is None
+    assert check_insertions_only(old, new) is None
 
 
 @pytest.mark.parametrize(("old", "new"), REFUSED)
 def test_a_change_of_meaning_inside_blocks_is_refused(old: str, new: str) -> None:
-    assert verify_insertions(old, new) == "the rewrite changed the meaning of the code beyond `.contiguous()` calls"
+    assert check_insertions_only(old, new) == "the rewrite changed the meaning of the code beyond `.contiguous()` calls"
