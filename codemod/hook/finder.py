@@ -48,7 +48,8 @@ class Rewritten(NamedTuple):
     """What the loader compiles for one file, and what the log line says about it."""
 
     path: str
-    data: bytes
+    source: bytes  # the file's bytes, as read
+    data: bytes  # what is compiled
     profile: str
     insertions: int
     cached: bool
@@ -160,11 +161,12 @@ class ContiguifyFinder:
     def _warn(self, path: str, reason: str) -> None:
         self.log(f"{PREFIX}: warning: {display_path(path)}: {reason}; loaded unmodified")
 
-    def consider(self, origin: str) -> Rewritten | None:
-        """The rewritten bytes for the file at `origin`, or None to load it as it is (said when it is a target)."""
+    def consider(self, origin: str, *, announce: bool = True) -> Rewritten | None:
+        """The rewritten bytes for the file at `origin`, or None to load it as it is (said when it is a target).
+
+        `announce`: log the line of a rewritten file (not for a module that was loaded before the hook).
+        """
         real = os.path.realpath(origin)
-        if real in self.rewritten:
-            return self.rewritten[real]
         if self._watched(real) is None:
             return None
         project = self.projects.for_file(origin)
@@ -176,6 +178,9 @@ class ContiguifyFinder:
         source = read_source(origin)
         if isinstance(source, str):
             return None  # the import itself reports a file it cannot read
+        known = self.rewritten.get(real)
+        if known is not None and known.source == source.data:  # imported again (a reload): said once
+            return known
         job = Job(origin, source.data, project.profile, project.targets_for(origin), project.entry_points)
         if settle_without_parsing(job.path, job.data, job.targets) is not None:
             return None  # no target class can be in it (or binary): the common case, decided from the bytes alone
@@ -191,10 +196,11 @@ class ContiguifyFinder:
                 self.log(f"{PREFIX}: {display_path(origin)}: {state} (profile {project.profile}); loaded as it is")
             return None
         inserted = sum(target.inserted for target in result.targets)
-        rewritten = Rewritten(origin, result.new, project.profile, inserted, cached)
+        rewritten = Rewritten(origin, source.data, result.new, project.profile, inserted, cached)
         self.rewritten[real] = rewritten
-        self.log(f"{PREFIX}: rewrote in memory: {display_path(origin)} (profile {project.profile}, "
-                 f"{inserted} insertions, {'from the cache' if cached else 'not cached'})")
+        if announce:
+            self.log(f"{PREFIX}: rewrote in memory: {display_path(origin)} (profile {project.profile}, "
+                     f"{inserted} insertions, {'from the cache' if cached else 'not cached'})")
         return rewritten
 
     def _config_error(self, origin: str, error: ConfigError) -> None:
@@ -248,7 +254,7 @@ class ContiguifyFinder:
                 continue
             if isinstance(getattr(module, "__loader__", None), RewrittenLoader):
                 continue
-            if self.consider(origin) is not None:
+            if self.consider(origin, announce=False) is not None:
                 self.log(f"{PREFIX}: warning: {display_path(origin)}: module {name} was imported before the hook "
                          "was installed; it runs without the fix")
 
