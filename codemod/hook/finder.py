@@ -101,25 +101,37 @@ class ContiguifyFinder:
         self._ignored = tuple(os.path.realpath(prefix) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix})
         self._busy: set[int] = set()  # threads inside find_spec: imports run in several threads at once
         self._entries: dict[str, bool] = {}
+        # sys.path as last seen and its entries that reach a root; the same for each package's __path__.
+        self._searched: list[str] = []
+        self._searched_entries: list[str] = []
+        self._packages: dict[tuple[object, ...], list[str]] = {}
 
     # The import system's side.
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None,
     ) -> ModuleSpec | None:
+        # Every import of the process comes here first: most are told apart by remembered path lists alone.
+        if path is None:
+            if sys.path != self._searched:
+                self._searched = list(sys.path)
+                self._searched_entries = self._reaching(self._searched)
+            entries = self._searched_entries
+        else:
+            key = tuple(path)
+            found = self._packages.get(key)
+            entries = self._packages[key] = self._reaching(key) if found is None else found
+        if not entries:
+            return None
         thread = get_ident()
         if thread in self._busy:  # the rewrite's own imports (libcst) go the usual way
-            return None
-        entries = [entry for entry in (sys.path if path is None else path)
-                   if isinstance(entry, str) and self._overlaps(entry)]
-        if not entries:
             return None
         self._busy.add(thread)
         try:
             spec = PathFinder.find_spec(fullname, entries)
             if spec is None or spec.origin is None or not isinstance(spec.loader, SourceFileLoader):
                 return None
-            if path is None and entries != list(sys.path):
+            if path is None and len(entries) != len(self._searched):
                 # The import system searches all of sys.path: an entry outside the roots may come first.
                 first = PathFinder.find_spec(fullname, None)
                 if first is None or first.origin != spec.origin:
@@ -137,6 +149,11 @@ class ContiguifyFinder:
         """Settings and path entries are looked at again for files imported from now on."""
         self.projects = Projects(self.options)
         self._entries.clear()
+        self._packages.clear()
+        self._searched = []
+
+    def _reaching(self, entries: Iterable[object]) -> list[str]:
+        return [entry for entry in entries if isinstance(entry, str) and self._overlaps(entry)]
 
     # The decision, one file at a time.
 
