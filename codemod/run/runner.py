@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING
 
 from codemod.config import Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
+from codemod.prefilter import settle_without_parsing
 from codemod.results import FileResult
+from codemod.rewrite.file import rewrite
 from codemod.run.files import OnWarning, Oversized, Source, iter_candidates, read_source, windows
-from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
+from codemod.run.job import Job
 from codemod.run.progress import Progress
 
 if TYPE_CHECKING:
@@ -48,7 +50,7 @@ def parse_limits(size: int) -> Limits:
 
 def _rewrite_job(job: Job) -> FileResult:
     """What a worker does with one file (an exception, a crash, a limit: see `codemod.isolation`)."""
-    return rewrite_candidate(job)
+    return rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
 
 
 def _parallel_saving(jobs: Sequence[Job], workers: int) -> float:
@@ -106,7 +108,7 @@ def settle_oversized(job: Job, size: int, max_file_size: int) -> FileResult:
     could_define = False
     try:
         for window in windows(job.path):
-            settled = settle_without_parsing(job._replace(data=window))
+            settled = settle_without_parsing(job.path, window, job.targets)
             if settled is not None and settled.error is not None:  # binary
                 return settled
             could_define = could_define or settled is None
@@ -127,7 +129,8 @@ def _rewrite(
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job) or _too_large(job, limit) for job, limit in zip(jobs, limits)]
+    settled = [settle_without_parsing(job.path, job.data, job.targets) or _too_large(job, limit)
+               for job, limit in zip(jobs, limits)]
     cache = open_cache() if None in settled else None
     # Files with the same bytes and settings (vendored copies) are looked up once and parsed once.
     copies: dict[Job, list[int]] = {}
@@ -210,13 +213,13 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
 
 
 def run_paths(
-    paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
+    paths: Sequence[str], options: Options, *, write: bool, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
     veto: Callable[[FileResult], str | None] | None = None,
 ) -> list[FileResult]:
     """Every file under `paths` once, in order, each with its own project's settings.
 
-    `cache=False`: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
+    `options.cache` False: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
     `projects`: where the settings of each file come from (the caller may want them afterwards).
     `veto`: asked about each change before anything is written (`fix --verify`); see `vetoed`.
     """
@@ -249,7 +252,7 @@ def run_paths(
             limits.append(project.max_file_size)
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter, limits))
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter, limits))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:
