@@ -1,7 +1,7 @@
 """`contiguify check`, `explain` and `verify` on real upstream checkouts, built from bare git mirrors; one table.
 
     python benchmarks/real_checkouts.py [--mirrors /work/.mirror] [--work real/checkouts] [--device cpu|cuda]
-        [--python PYTHON] [--timeout 600] [--only wrapper,comfyui,meigen,wan2gp] [--build-only]
+        [--python PYTHON] [--timeout 600] [--only wrapper,comfyui,meigen,wan2gp] [--newest] [--build-only]
     python benchmarks/real_checkouts.py --pack real/checkouts.tar.xz     # build, then pack the trees for another machine
     python benchmarks/real_checkouts.py --unpack real/checkouts.tar.xz   # run on packed trees (no mirrors needed)
 
@@ -378,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per command")
     parser.add_argument("--only", default="", help="comma-separated kinds: wrapper, comfyui, meigen, wan2gp")
+    parser.add_argument("--newest", action="store_true", help="only the newest version of each repository's file")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--pack", type=Path, help="build, then write the trees to this .tar.xz and stop")
     parser.add_argument("--unpack", type=Path, help="run on the trees in this .tar.xz (extracted into --work)")
@@ -392,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         chosen.extend(v for v in versions(args.mirrors, source) if all(v.commit != c.commit for c in chosen))
         build(args.mirrors, work, chosen)
     chosen = [v for v in chosen if not kinds or v.source.kind in kinds]
+    if args.newest:
+        newest = {v.source.repo: v for v in sorted(chosen, key=lambda v: v.date)}
+        chosen = [v for v in chosen if newest[v.source.repo] is v]
     if args.pack:
         with tarfile.open(args.pack, "w:xz", preset=9) as archive:
             for entry in sorted(work.iterdir()):

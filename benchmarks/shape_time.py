@@ -100,7 +100,7 @@ def bench_file(name: str, file: Path, in_checkout: bool, shape: Shape, rounds: i
     results: list[dict[str, object]] = []
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    with load(file if in_checkout else file.read_bytes(), variants, in_checkout=in_checkout) as loaded:
+    with load(file if in_checkout else file.read_bytes(), variants, in_checkout=in_checkout, device=device.type) as loaded:
         classes = [attention_class(loaded[variant].module, made.class_names) for variant in names]
         if any(cls is None for cls in classes):
             raise SystemExit(f"{name}: no attention class to run")

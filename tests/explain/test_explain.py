@@ -225,7 +225,9 @@ def test_bare_stubs_the_checkout_and_finds_the_same_layouts() -> None:
     in_checkout = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
     assert bare.exit_code == in_checkout.exit_code == 0, bare.output
     assert "stubbed, not importable here: ..wanvideo.modules.attention" in bare.stderr
-    assert "stubbed" not in in_checkout.stderr
+    # in the checkout, only the node's PyPI dependency that is not installed here (requirements.txt) is stubbed
+    assert [line for line in in_checkout.stderr.splitlines() if "stubbed" in line] == [
+        "note: stubbed, not importable here: gguf"]
     assert json.loads(bare.stdout)["runs"] == json.loads(in_checkout.stdout)["runs"]
 
 
