@@ -54,6 +54,7 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     )),
     12: ("the boundary profile writes .contiguous() on values that are not tensors", (
         "tests/rewrite/test_boundary_sites.py::test_values_that_may_not_be_tensors_are_left_alone",
+        "tests/rewrite/test_boundary_sites.py::test_parameters_that_may_not_be_tensors_are_left_alone",
         "tests/rewrite/test_boundary_sites.py::test_tensors_that_look_like_non_tensors_are_rewritten",
     )),
     13: ("lone-CR line endings and form feeds in indentation are refused", tuple(
