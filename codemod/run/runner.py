@@ -184,7 +184,7 @@ def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) 
 
     A file saved since it was read (an editor, while this ran) is left as it is now.
     """
-    from codemod.run.write import FileChanged, write_atomically
+    from codemod.run.write import FileChanged, HardLinked, write_atomically
 
     written = []
     for result in results:
@@ -195,6 +195,9 @@ def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) 
                     write_atomically(result.path, result.new, sources[result.path])
                 except FileChanged:
                     problem = "file changed while contiguify ran; left untouched"
+                except HardLinked as links:
+                    problem = (f"has {links.links} hard links (names): not rewritten, since a new file would leave "
+                               "the other names with the old bytes; left untouched")
                 except OSError as error:
                     problem = f"cannot write: {error.strerror or error}"
             if problem is not None:
