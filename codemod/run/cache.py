@@ -402,8 +402,8 @@ class ResultCache:
             return
         temp = None
         try:
-            if not self._created:
-                self._create()
+            if not self._created and not self._create():
+                return
             path = self._path(key)
             temp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             _create_exclusively(temp, _checksum(payload) + b"\n" + payload)
@@ -415,21 +415,25 @@ class ResultCache:
             self._unwritable = True
             self.on_unwritable(f"cannot write the result cache in {self.root}: {error.strerror or error}")
 
-    def _create(self) -> None:
-        """The root (mode 0700) and this fingerprint's directory, checked; then the cache is kept bounded."""
-        parent = os.path.dirname(os.path.abspath(self.root))
-        os.makedirs(parent, exist_ok=True)
+    def _create(self) -> bool:
+        """The root (mode 0700) and this fingerprint's directory, checked, then the cache kept bounded;
+        False when the root is not private (said once). Raises OSError when they cannot be made."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.root)), exist_ok=True)
         with contextlib.suppress(FileExistsError):
             os.mkdir(self.root, 0o700)
+        if not stat.S_ISDIR(os.stat(self.root).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), self.root)
         if not self._usable():
-            raise OSError(errno.EPERM, "not private", self.root)
+            return False
         with contextlib.suppress(FileExistsError):
             os.mkdir(self.directory, 0o700)
-        if private_problem(self.directory) is not None:
-            raise OSError(errno.EPERM, "not private", self.directory)
+        problem = private_problem(self.directory)
+        if problem is not None:
+            raise OSError(errno.EPERM, f"{self.directory}: {problem}")
         self._mark_root()
         self._created = True
         self._bound()
+        return True
 
     def _mark_root(self) -> None:
         """Tell backup tools and git that the directory holds a cache, as other tools' caches do."""

@@ -28,11 +28,11 @@ if TYPE_CHECKING:
 # start (about 30 ms: each imports libcst, in parallel, while this process need not import it at all).
 SECONDS_PER_FILE, SECONDS_PER_BYTE = 0.003, 5e-6
 POOL_COST_S = 0.05
-# Limits of one file's parse, from its size. Measured peaks of a whole worker's address space over a target
-# file padded to size (benchmarks/speed.py --sizes): 0.25 MB, 2 MB: ...; about 400 bytes per byte of
-# source beyond the worker's own. Twice that, and a base for libcst's import and the small files. Files of
-# pathological shape (190 levels of brackets on each of 520 lines: 2.2 GB for 200 KB) reach it and are
-# reported. CPU: 2 MB took 32 s; the limit is about 4 times what a file of its size takes.
+# Limits of one file's parse, from its size (see `codemod.isolation.Limits`). Measured peaks of resident
+# memory of a whole run over one target file padded with ordinary modules (benchmarks/speed.py's large files):
+# 208 MiB for 0.5 MB, 736 MiB for 2 MB, about 350 bytes per byte of source. The allowance is more than twice
+# that, plus a base for libcst's import and small files; a file of pathological shape (520 lines of 190 nested
+# parentheses: 2.2 GB for 200 KB) reaches it and is reported. CPU: 2 MB took 19 to 32 s; the limit is 150 s.
 MEMORY_BASE, MEMORY_PER_BYTE = 384 * 1024 * 1024, 800
 CPU_BASE_S, CPU_PER_BYTE_S = 30.0, 60e-6
 WALL_PER_CPU = 4  # a loaded machine: wall time before the parent gives up, per second of CPU allowed
@@ -79,7 +79,7 @@ def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterato
         workers = 1
     # Largest first: the last tasks to finish are the short ones.
     order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].data))
-    with Pool(_rewrite_job, workers) as pool:
+    with Pool(_rewrite_job, workers, quiet=True) as pool:  # libcst's allocator prints when it runs out
         calls = [(jobs[index], parse_limits(len(jobs[index].data))) for index in order]
         for done, (position, result) in enumerate(pool.map_unordered(calls), start=1):
             index = order[position]

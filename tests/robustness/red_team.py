@@ -31,10 +31,45 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     3: ("workers outlive the run", (
         f"{HERE}/test_isolation.py::test_workers_die_with_the_run",
     )),
+    5: ("cache entries other than insertions are trusted; the cache directory is not checked", (
+        f"{HERE}/test_cache_private.py::test_a_forged_field_is_a_miss",
+        f"{HERE}/test_cache_private.py::test_an_entry_that_is_not_a_small_regular_file_is_a_miss",
+        f"{HERE}/test_cache_private.py::test_a_directory_others_may_write_is_not_used",
+        f"{HERE}/test_cache_private.py::test_a_directory_of_another_user_is_not_used",
+        f"{HERE}/test_cache_private.py::test_a_cache_directory_that_is_a_link_is_not_used",
+        f"{HERE}/test_cache_private.py::test_a_new_cache_directory_is_private",
+        f"{HERE}/test_cache_private.py::test_the_marker_files_are_never_written_through_a_link",
+    )),
+    8: ("hard links are split silently", (
+        f"{HERE}/test_write_metadata.py::test_a_file_with_hard_links_is_not_split_from_them",
+    )),
+    9: ("owner and group change under a non-root fix", (
+        f"{HERE}/test_write_metadata.py::test_a_non_root_fix_keeps_the_group",
+        f"{HERE}/test_write_metadata.py::test_the_group_is_kept_for_real_where_this_user_has_another",
+    )),
+    11: ("xattrs and POSIX ACLs are lost", (
+        f"{HERE}/test_write_metadata.py::test_extended_attributes_are_kept",
+        f"{HERE}/test_write_metadata.py::test_posix_acls_are_kept",
+    )),
+    14: ("temp files are left after SIGKILL", (
+        f"{HERE}/test_write_metadata.py::test_a_write_killed_midway_leaves_nothing_behind",
+        f"{HERE}/test_write_metadata.py::test_without_o_tmpfile_the_temp_file_is_named_and_removed",
+    )),
+    15: ("a warm cache is slower than no cache for repeated contents", (
+        f"{HERE}/test_cache_private.py::test_identical_files_are_looked_up_once",
+    )),
     16: ("huge non-target files are read whole", (
         f"{HERE}/test_isolation.py::test_a_huge_file_is_never_read_whole",
         f"{HERE}/test_isolation.py::test_a_file_over_the_limit_is_searched_in_bounded_windows",
         f"{HERE}/test_isolation.py::test_a_short_read_is_not_the_end_of_the_file",
+    )),
+    21: ("long file names cannot be fixed", (
+        f"{HERE}/test_write_metadata.py::test_a_name_as_long_as_the_file_system_allows_can_be_fixed",
+    )),
+    23: ("the cache grows without bound", (
+        f"{HERE}/test_cache_private.py::test_the_entries_stay_bounded_oldest_first",
+        f"{HERE}/test_cache_private.py::test_old_fingerprint_directories_are_removed",
+        f"{HERE}/test_cache_private.py::test_stale_temp_files_of_killed_runs_are_removed",
     )),
 }
 
