@@ -6,8 +6,10 @@ beside the plain import of the same file in the same run.
 Each measurement is a fresh interpreter that times, with `time.perf_counter`, from before
 `import codemod.hook` to after the target's import (the plain variant: the import alone):
 
-- `file`: the bundled checkout's multitalk.py with its imports replaced by stand-ins (no torch, so
-  that the difference is not lost in torch's import time);
+- the bundled checkout's multitalk.py with its imports replaced by stand-ins (so that the difference
+  is not lost in torch's import time), in a bare interpreter (the hook's own imports are all paid) and
+  after `import torch` outside the clock (most of the standard library is loaded then, as in a ComfyUI
+  process when its prestartup scripts run);
 - `comfyui`: the miniature ComfyUI tree of the tests (tests/hook/comfyui_tree.py), started as its
   loader does (prestartup scripts, core's model module, the node package); torch is imported before
   the clock starts, in every variant, so that the hook's cost on all other imports is what is timed.
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,42 +41,57 @@ from tests.hook.conftest import CHECKOUT_FILE, torch_free  # noqa: E402
 
 FILE_RUN = """
 import sys, time
-start = time.perf_counter()
+{before}
+start, cpu = time.perf_counter(), time.process_time()
 {install}
 sys.path.insert(0, {root!r})
 import target
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, time.process_time() - cpu)
 """
 COMFYUI_RUN = """
 import os, runpy, sys, time
 import torch
 sys.path.insert(0, os.getcwd())
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 runpy.run_path("main.py", run_name="__main__")
-print(time.perf_counter() - start)
+print(time.perf_counter() - start, time.process_time() - cpu)
 """
 INSTALL = "import codemod.hook\ncodemod.hook.install([{root!r}], log=lambda line: None)"
 
 
-def _seconds(code: str, cwd: Path, env: dict[str, str]) -> float:
+Timing = tuple[float, float]  # wall and CPU seconds of the timed part
+
+
+def _seconds(code: str, cwd: Path, env: dict[str, str]) -> Timing:
     done = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True)
-    return float(done.stdout.strip().splitlines()[-1])
+    wall, cpu = done.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def _env(cache: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CONTIGUIFY_")}
+    """Bytecode is written and read, as at a user's start (PYTHONDONTWRITEBYTECODE would time compiles)."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("CONTIGUIFY_") and key != "PYTHONDONTWRITEBYTECODE"}
     env["CONTIGUIFY_CACHE_DIR"] = str(cache)
     return env
 
 
-def _series(runs: int, one: callable) -> list[float]:  # type: ignore[valid-type]
+def _series(runs: int, one: Callable[[], Timing]) -> list[Timing]:
     return [one() for _ in range(runs)]
 
 
-def _row(name: str, variant: str, values: list[float], plain: float) -> str:
-    median = statistics.median(values)
-    return (f"| {name} | {variant} | {median * 1000:.1f} ms | {min(values) * 1000:.1f} ms | "
-            f"{max(values) * 1000:.1f} ms | {(median - plain) * 1000:+.1f} ms |")
+def _row(name: str, variant: str, values: list[Timing], plain: list[Timing]) -> str:
+    """Wall time (median, min, max), CPU time (median), and what each median adds to the plain one."""
+    wall, cpu = [value[0] for value in values], [value[1] for value in values]
+    added_wall = statistics.median(wall) - statistics.median(value[0] for value in plain)
+    added_cpu = statistics.median(cpu) - statistics.median(value[1] for value in plain)
+    return (f"| {name} | {variant} | {statistics.median(wall) * 1000:.1f} ms | {min(wall) * 1000:.1f} ms | "
+            f"{max(wall) * 1000:.1f} ms | {statistics.median(cpu) * 1000:.1f} ms | {added_wall * 1000:+.1f} ms | "
+            f"{added_cpu * 1000:+.1f} ms |")
+
+
+HEADER = ("| case | variant | wall (median) | min | max | CPU (median) | added, wall | added, CPU |\n"
+          "|---|---|---|---|---|---|---|---|")
 
 
 def main() -> int:
@@ -84,34 +102,34 @@ def main() -> int:
     arguments = parser.parse_args()
     print(machine())
     print(f"{arguments.runs} fresh interpreters per row; added: median less the plain median\n")
-    print("| case | variant | median | min | max | added |")
-    print("|---|---|---|---|---|---|")
+    print(HEADER)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         tree = work / "file"
         tree.mkdir()
         (tree / "target.py").write_bytes(torch_free(CHECKOUT_FILE.read_bytes()))
         cache = work / "cache"
-        plain_code = FILE_RUN.format(install="", root=str(tree))
-        hook_code = FILE_RUN.format(install=INSTALL.format(root=str(tree)), root=str(tree))
-        _seconds(plain_code, tree, _env(cache))  # the plain variant's bytecode in __pycache__, as at any start
+        for context, before in (("bare interpreter", ""), ("torch imported first", "import torch")):
+            plain_code = FILE_RUN.format(before=before, install="", root=str(tree))
+            hook_code = FILE_RUN.format(before=before, install=INSTALL.format(root=str(tree)), root=str(tree))
+            _seconds(plain_code, tree, _env(cache))  # bytecode in __pycache__, as at any start
+            _seconds(hook_code, tree, _env(cache))
 
-        def cold() -> float:
-            shutil.rmtree(cache, ignore_errors=True)
-            return _seconds(hook_code, tree, _env(cache))
+            def cold() -> Timing:
+                shutil.rmtree(cache, ignore_errors=True)
+                return _seconds(hook_code, tree, _env(cache))
 
-        plain = _series(arguments.runs, lambda: _seconds(plain_code, tree, _env(cache)))
-        colds = _series(arguments.runs, cold)
-        cached = _series(arguments.runs, lambda: _seconds(hook_code, tree, _env(cache)))
-        base = statistics.median(plain)
-        for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
-            print(_row("file (multitalk.py, no torch)", variant, values, base))
+            plain = _series(arguments.runs, lambda: _seconds(plain_code, tree, _env(cache)))
+            colds = _series(arguments.runs, cold)
+            cached = _series(arguments.runs, lambda: _seconds(hook_code, tree, _env(cache)))
+            for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
+                print(_row(f"multitalk.py without its imports, {context}", variant, values, plain))
 
         comfy = make_tree(work)
         node = comfy / "custom_nodes" / "contiguify"
         from codemod.comfyui.tree import install, uninstall
 
-        def start(fresh: bool) -> float:
+        def start(fresh: bool) -> Timing:
             if fresh:
                 shutil.rmtree(cache, ignore_errors=True)
             return _seconds(COMFYUI_RUN, comfy, _env(cache))
@@ -123,9 +141,8 @@ def main() -> int:
         colds = _series(arguments.runs, lambda: start(True))
         cached = _series(arguments.runs, lambda: start(False))
         uninstall(str(comfy))
-        base = statistics.median(plain)
         for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
-            print(_row("miniature ComfyUI start (torch imported first)", variant, values, base))
+            print(_row("miniature ComfyUI start (torch imported first)", variant, values, plain))
     if arguments.comfyui is not None:
         _real(arguments.comfyui, arguments.python, max(3, arguments.runs // 5))
     return 0
@@ -139,13 +156,16 @@ def _real(tree: Path, python: str, runs: int) -> None:
         raise SystemExit(f"{tree}: the hook is installed; uninstall it first")
     command = [python, "main.py", "--cpu", "--quick-test-for-ci"]
 
-    def timed() -> float:
+    def timed() -> Timing:
         start = time.perf_counter()
+        before = os.times()
         subprocess.run(command, cwd=tree, capture_output=True, check=True, env=os.environ.copy())
-        return time.perf_counter() - start
+        after = os.times()
+        cpu = after.children_user + after.children_system - before.children_user - before.children_system
+        return time.perf_counter() - start, cpu
 
-    plain: list[float] = []
-    hooked: list[float] = []
+    plain: list[Timing] = []
+    hooked: list[Timing] = []
     try:
         install(str(tree), "seed")
         timed()  # fills the cache
@@ -156,12 +176,10 @@ def _real(tree: Path, python: str, runs: int) -> None:
             hooked.append(timed())
     finally:
         uninstall(str(tree))
-    base = statistics.median(plain)
-    print(f"\nreal tree {tree}: `{' '.join(command[1:])}`, {runs} interleaved pairs, wall time of the whole process\n")
-    print("| case | variant | median | min | max | added |")
-    print("|---|---|---|---|---|---|")
-    print(_row("real ComfyUI start", "plain", plain, base))
-    print(_row("real ComfyUI start", "cached", hooked, base))
+    print(f"\nreal tree {tree}: `{' '.join(command[1:])}`, {runs} interleaved pairs, the whole process\n")
+    print(HEADER)
+    print(_row("real ComfyUI start", "plain", plain, plain))
+    print(_row("real ComfyUI start", "cached", hooked, plain))
 
 
 if __name__ == "__main__":

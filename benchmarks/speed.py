@@ -265,7 +265,7 @@ def large_file(destination: Path, size: int) -> Path:
 def bench_files(sizes_mb: Sequence[float], scratch: Path, caches: CacheDirs, progress: Progress) -> list[str]:
     """Time and peak memory of `check` on one target file per size, with no size limit; then what the
     limits refuse."""
-    from codemod.run.process import MAX_NESTING, nesting_problem
+    from codemod.guards import MAX_NESTING, nesting_problem
 
     report = ["(large and deep files) one target file, no cache"]
     unlimited = "--max-file-size=1000000000000"

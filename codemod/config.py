@@ -205,7 +205,7 @@ class Projects:
             targets=parse_targets(DEFAULT_TARGETS if texts is None else texts),
             targets_given=texts is not None,
             strict=options.strict if options.strict is not None else table.get("strict", False),
-            exclude=(*table.get("exclude", ()), *options.exclude),
+            exclude=tuple(table.get("exclude", ())),
             max_file_size=options.max_file_size or table.get("max-file-size", DEFAULT_MAX_FILE_SIZE),
             declared_entry_points=table.get("entry-points", ()),
         )

@@ -14,15 +14,31 @@ when the parent goes), and on Linux it also asks the kernel to kill it when the 
 Hand-written rather than `concurrent.futures.ProcessPoolExecutor`: there, one worker's death breaks the
 pool and fails every pending call, calls have no limits, and workers forked from a parent that is
 killed wait on their queue for good (each holds the queue's other end).
+
+`call_in_fork(work, wall_seconds)` is for the user's own code (explain and verify import the user's
+file and its siblings): code that calls `sys.exit()` or `os._exit()` at import, loops for ever,
+leaves a thread running or prints on stdout would end the run, hang it, keep it alive or corrupt
+`--format json`. It forks a child of this process (which has imported torch but never initialised
+CUDA, so the child may), points the child's stdout at stderr (what the code prints is the user's to
+see), and hands back `work()`'s result, or a `Died` with what went wrong. The child leads its own
+process group, which is killed when the work is done, when it runs out of time and when the parent
+is interrupted, so nothing it started outlives it. Its temporary files (the loader's copies of the
+user's source) go into a directory the parent removes afterwards, also when the child was killed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import pickle
+import select
+import shutil
+import signal
 import sys
+import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -44,6 +60,7 @@ RECURSION_LIMIT = 50_000
 THREAD_OVERHEAD = STACK + 128 * MIB
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WORKER_DIED = "the worker process died"
+CODE_WALL_SECONDS = 300.0  # explain and verify: one file's imports and runs (a real ComfyUI tree imports in a few)
 
 
 @dataclass(frozen=True)
@@ -337,3 +354,127 @@ def call_isolated(function: Callable[[A], R], argument: A, limits: Limits) -> R 
         for _, result in pool.map_unordered([(argument, limits)]):
             return result
     raise AssertionError("unreachable: one call gives one result")
+
+
+def can_fork() -> bool:
+    """Whether this platform forks (elsewhere `call_in_fork` runs the work in this process, stdout sent to stderr)."""
+    return hasattr(os, "fork")
+
+
+def _stray_threads() -> list[str]:
+    names = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    return list(dict.fromkeys(names))
+
+
+def _forked_child(work: Callable[[], object], write_end: int, scratch: str, parent: int) -> None:
+    """In the child: run `work`, send ("ok", result) or ("failed", reason) down the pipe, and end at once.
+
+    Temporary files go under `scratch`, which the parent removes, whatever becomes of the child.
+    """
+    try:
+        os.setpgid(0, 0)
+        _die_with_parent(parent)
+        tempfile.tempdir = scratch
+        os.dup2(2, 1)  # what the imported code prints goes to stderr, by file descriptor and by sys.stdout
+        sys.stdout = sys.stderr
+        try:
+            outcome: tuple[str, object] = ("ok", work())
+        except SystemExit as exit_:
+            outcome = ("failed", f"its code called sys.exit({exit_.code!r})")
+        except BaseException as error:  # noqa: BLE001 - reported to the parent
+            where = traceback.extract_tb(error.__traceback__)[-1:]
+            line = f" ({where[0].filename}:{where[0].lineno})" if where else ""
+            outcome = ("failed", f"{type(error).__name__}: {error}{line}")
+        stray = _stray_threads()
+        if stray and outcome[0] == "ok":
+            outcome = ("failed", f"its code left a thread running ({', '.join(stray)}), which would keep the "
+                                 "process alive")
+        try:
+            payload = pickle.dumps(outcome)
+        except Exception as error:  # noqa: BLE001 - a result that does not pickle is the work's fault
+            payload = pickle.dumps(("failed", f"its result could not be sent back: {error}"))
+        with contextlib.suppress(OSError):
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_end, view):]
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+    finally:
+        os._exit(0)
+
+
+def _reason(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = str(number)
+        return f"its process was killed by signal {name}"
+    return f"its code ended the process (exit status {os.waitstatus_to_exitcode(status)})"
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def call_in_fork(work: Callable[[], R], wall_seconds: float | None) -> R | Died:
+    """`work()` in a forked child within `wall_seconds` (None: no limit); its result must pickle.
+
+    A `Died` when the child exits, is killed, raises, runs out of time or leaves a non-daemon thread
+    running. Where processes do not fork, `work()` runs here with stdout sent to stderr.
+    """
+    if not can_fork():
+        with contextlib.redirect_stdout(sys.stderr):
+            return work()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    scratch = tempfile.mkdtemp(prefix="contiguify-")
+    try:
+        return _call_in_child(work, wall_seconds, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _call_in_child(work: Callable[[], R], wall_seconds: float | None, scratch: str) -> R | Died:
+    parent = os.getpid()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child ends in _forked_child
+        os.close(read_end)
+        _forked_child(work, write_end, scratch, parent)
+    os.close(write_end)
+    with contextlib.suppress(OSError):
+        os.setpgid(pid, pid)  # as the child does: whichever runs first, the group exists before it is killed
+    deadline = None if wall_seconds is None else time.monotonic() + wall_seconds
+    chunks: list[bytes] = []
+    timed_out = False
+    try:
+        while True:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([read_end], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(read_end, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_end)
+        _kill_group(pid)  # the child's own processes too; the child itself is a zombie until reaped below
+        _, status = os.waitpid(pid, 0)
+    if timed_out:
+        return Died(f"it did not finish within {wall_seconds:g} s (its code may hang at import or in a forward); "
+                    "killed")
+    if not chunks:
+        return Died(f"{_reason(status)} before it finished")
+    kind, value = pickle.loads(b"".join(chunks))
+    if kind != "ok":
+        return Died(str(value))
+    return value  # type: ignore[no-any-return]

@@ -20,9 +20,9 @@ DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
 class Options:
     """What the command line asked for.
 
-    `profile`, `targets` and `strict` are None when not given: each file then takes them from its
-    project's `[tool.contiguify]` (see `codemod.config`), else the defaults. `exclude` patterns are
-    added to every project's own.
+    `profile`, `targets`, `strict` and `max_file_size` are None when not given: each file then takes
+    them from its project's `[tool.contiguify]` (see `codemod.config`), else the defaults. Built once
+    per command (`codemod.cli.check`) and passed whole.
     """
 
     profile: str | None = None
@@ -31,7 +31,6 @@ class Options:
     output_format: OutputFormat = "text"
     color: bool = False
     jobs: int = 1
-    exclude: tuple[str, ...] = ()
     cache: bool = True
     follow_links: bool = False
     max_file_size: int | None = None  # None: each file's project's, else DEFAULT_MAX_FILE_SIZE

@@ -17,7 +17,7 @@ from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, attention_class, build, torch_dtype
 from codemod.model.load import Loaded, LoadError, load
 from codemod.model.paths import forward_inputs, run_forward, undriven
-from codemod.model.record import Recording, recording
+from codemod.model.record import Recording, recording, reference_kernels
 from codemod.model.shape import ForwardPath, Shape
 from codemod.model.variants import ORIGINAL, Variant, VariantError, Variants, make_variants
 
@@ -52,21 +52,39 @@ class Explanation:
     notes: tuple[str, ...]
 
 
-def _record(loaded: Loaded, variant: Variant, class_name: str, path: ForwardPath, shape: Shape, dtype: str) -> Recording:
+def _record(loaded: Loaded, variant: Variant, class_name: str, path: ForwardPath, shape: Shape,
+            dtype: str) -> tuple[Recording, str | None]:
+    """One run's recording, and a note when the real attention kernels had to be replaced for it.
+
+    A forward that raises is run once more with its attention entry points served by the reference
+    kernel (sdpa in their layout): explain records what reaches a kernel, not what the kernel does, and
+    some real kernels cannot run on the meta device. Only if that fails too is the run an error.
+    """
     module = loaded[variant.name].module
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise ExplainError(f"{variant.name}: class {class_name} is missing after the rewrite")
     try:
         model = build(cls, shape, META, torch_dtype(dtype))
-        inputs = forward_inputs(shape, path, torch_dtype(dtype), META)
-        with recording(module, model, site_positions=variant.sites, entry_points=loaded.entry_points) as recorded:
-            run_forward(model, inputs)
     except BuildError as error:
         raise ExplainError(str(error)) from error
+    inputs = forward_inputs(shape, path, torch_dtype(dtype), META)
+    try:
+        with recording(module, model, site_positions=variant.sites, entry_points=loaded.entry_points) as recorded:
+            run_forward(model, inputs)
+        return recorded, None
     except Exception as error:
-        raise ExplainError(f"{class_name}.forward raised {type(error).__name__}: {error}") from error
-    return recorded
+        first = f"{class_name}.forward raised {type(error).__name__}: {error}"
+    try:
+        with reference_kernels(module, loaded.entry_points) as calls, recording(
+                module, model, site_positions=variant.sites, entry_points=loaded.entry_points) as recorded:
+            run_forward(model, inputs)
+    except Exception as error:
+        raise ExplainError(first) from error
+    if not calls:
+        raise ExplainError(first)
+    return recorded, (f"{variant.name}, {path.name}-speaker path: {first}; run again with "
+                      f"{', '.join(calls)} served by PyTorch's sdpa in its layout")
 
 
 def explain_file(
@@ -114,8 +132,10 @@ def explain_file(
                 try:
                     if reason is not None:
                         raise ExplainError(f"cannot drive it: {reason}")
-                    runs.append(Run(variant.name, speaker_path.name,
-                                    _record(loaded, variant, chosen.__name__, speaker_path, shape, dtype)))
+                    recorded, note = _record(loaded, variant, chosen.__name__, speaker_path, shape, dtype)
+                    runs.append(Run(variant.name, speaker_path.name, recorded))
+                    if note is not None:
+                        notes.append(note)
                 except ExplainError as error:  # one path that cannot run is a result; the others still run
                     runs.append(Run(variant.name, speaker_path.name, Recording(), str(error)))
                     notes.append(f"{variant.name}, {speaker_path.name}-speaker path: could not run: {error}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import types
+from _thread import get_ident
 from collections.abc import Callable, Iterable, Sequence
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from importlib.util import spec_from_file_location
@@ -24,7 +25,8 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.options import PROFILE_NAMES, Options
 from codemod.results import FileResult
 from codemod.run.files import SKIPPED_DIRECTORIES, display_path, read_source
-from codemod.run.process import Job, could_contain_target, settle_without_parsing
+from codemod.prefilter import could_contain_target, settle_without_parsing
+from codemod.run.job import Job
 
 if TYPE_CHECKING:
     from codemod.run.cache import ResultCache
@@ -46,7 +48,8 @@ class Rewritten(NamedTuple):
     """What the loader compiles for one file, and what the log line says about it."""
 
     path: str
-    data: bytes
+    source: bytes  # the file's bytes, as read
+    data: bytes  # what is compiled
     profile: str
     insertions: int
     cached: bool
@@ -83,6 +86,7 @@ class ContiguifyFinder:
 
     def __init__(self, roots: Sequence[str], options: Options, cache_directory: str | None, log: Log) -> None:
         self.roots = tuple(os.path.realpath(root) for root in roots)
+        self._spellings = tuple({*self.roots, *(os.path.abspath(root) for root in roots)})
         self.options = options
         self.log = log
         self.cache: ResultCache | None = None
@@ -95,33 +99,46 @@ class ContiguifyFinder:
         self.rewritten: dict[str, Rewritten] = {}  # by real path
         self.refused: dict[str, str] = {}  # real path -> why it was loaded unmodified
         self._ignored = tuple(os.path.realpath(prefix) for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix})
-        self._busy = False
+        self._busy: set[int] = set()  # threads inside find_spec: imports run in several threads at once
         self._entries: dict[str, bool] = {}
+        # sys.path as last seen and its entries that reach a root; the same for each package's __path__.
+        self._searched: list[str] = []
+        self._searched_entries: list[str] = []
+        self._packages: dict[tuple[object, ...], list[str]] = {}
 
     # The import system's side.
 
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None,
     ) -> ModuleSpec | None:
-        if self._busy:  # the rewrite's own imports (libcst) go the usual way
-            return None
-        entries = [entry for entry in (sys.path if path is None else path)
-                   if isinstance(entry, str) and self._overlaps(entry)]
+        # Every import of the process comes here first: most are told apart by remembered path lists alone.
+        if path is None:
+            if sys.path != self._searched:
+                self._searched = list(sys.path)
+                self._searched_entries = self._reaching(self._searched)
+            entries = self._searched_entries
+        else:
+            key = tuple(path)
+            found = self._packages.get(key)
+            entries = self._packages[key] = self._reaching(key) if found is None else found
         if not entries:
             return None
-        self._busy = True
+        thread = get_ident()
+        if thread in self._busy:  # the rewrite's own imports (libcst) go the usual way
+            return None
+        self._busy.add(thread)
         try:
             spec = PathFinder.find_spec(fullname, entries)
             if spec is None or spec.origin is None or not isinstance(spec.loader, SourceFileLoader):
                 return None
-            if path is None and entries != list(sys.path):
+            if path is None and len(entries) != len(self._searched):
                 # The import system searches all of sys.path: an entry outside the roots may come first.
                 first = PathFinder.find_spec(fullname, None)
                 if first is None or first.origin != spec.origin:
                     return None
             rewritten = self.consider(spec.origin)
         finally:
-            self._busy = False
+            self._busy.discard(thread)
         if rewritten is None:
             return None
         loader = RewrittenLoader(fullname, spec.origin, rewritten, self.log)
@@ -132,6 +149,11 @@ class ContiguifyFinder:
         """Settings and path entries are looked at again for files imported from now on."""
         self.projects = Projects(self.options)
         self._entries.clear()
+        self._packages.clear()
+        self._searched = []
+
+    def _reaching(self, entries: Iterable[object]) -> list[str]:
+        return [entry for entry in entries if isinstance(entry, str) and self._overlaps(entry)]
 
     # The decision, one file at a time.
 
@@ -156,11 +178,12 @@ class ContiguifyFinder:
     def _warn(self, path: str, reason: str) -> None:
         self.log(f"{PREFIX}: warning: {display_path(path)}: {reason}; loaded unmodified")
 
-    def consider(self, origin: str) -> Rewritten | None:
-        """The rewritten bytes for the file at `origin`, or None to load it as it is (said when it is a target)."""
+    def consider(self, origin: str, *, announce: bool = True) -> Rewritten | None:
+        """The rewritten bytes for the file at `origin`, or None to load it as it is (said when it is a target).
+
+        `announce`: log the line of a rewritten file (not for a module that was loaded before the hook).
+        """
         real = os.path.realpath(origin)
-        if real in self.rewritten:
-            return self.rewritten[real]
         if self._watched(real) is None:
             return None
         project = self.projects.for_file(origin)
@@ -172,8 +195,11 @@ class ContiguifyFinder:
         source = read_source(origin)
         if isinstance(source, str):
             return None  # the import itself reports a file it cannot read
+        known = self.rewritten.get(real)
+        if known is not None and known.source == source.data:  # imported again (a reload): said once
+            return known
         job = Job(origin, source.data, project.profile, project.targets_for(origin), project.entry_points)
-        if settle_without_parsing(job) is not None:
+        if settle_without_parsing(job.path, job.data, job.targets) is not None:
             return None  # no target class can be in it (or binary): the common case, decided from the bytes alone
         result, cached = self._result(job, project)
         if result.error is not None:
@@ -187,10 +213,11 @@ class ContiguifyFinder:
                 self.log(f"{PREFIX}: {display_path(origin)}: {state} (profile {project.profile}); loaded as it is")
             return None
         inserted = sum(target.inserted for target in result.targets)
-        rewritten = Rewritten(origin, result.new, project.profile, inserted, cached)
+        rewritten = Rewritten(origin, source.data, result.new, project.profile, inserted, cached)
         self.rewritten[real] = rewritten
-        self.log(f"{PREFIX}: rewrote in memory: {display_path(origin)} (profile {project.profile}, "
-                 f"{inserted} insertions, {'from the cache' if cached else 'not cached'})")
+        if announce:
+            self.log(f"{PREFIX}: rewrote in memory: {display_path(origin)} (profile {project.profile}, "
+                     f"{inserted} insertions, {'from the cache' if cached else 'not cached'})")
         return rewritten
 
     def _config_error(self, origin: str, error: ConfigError) -> None:
@@ -210,9 +237,9 @@ class ContiguifyFinder:
             if found is not None:
                 return found, True
         try:
-            from codemod.run.process import rewrite_candidate
+            from codemod.rewrite.file import rewrite
 
-            result = rewrite_candidate(job)
+            result = rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
         except ImportError as error:
             return FileResult(job.path, error=f"cannot rewrite: {error}"), False
         except Exception as error:  # noqa: BLE001 - a defect of the rewrite must not stop the program's start
@@ -229,16 +256,22 @@ class ContiguifyFinder:
         self._cache_problem = reason
 
     def report_imported(self) -> None:
-        """Say which target modules were imported before the hook was installed: they run as they were loaded."""
+        """Say which target modules were imported before the hook was installed: they run as they were loaded.
+
+        A host has imported a thousand modules by then: only files whose path, as imported, is spelled
+        below a root (as given or resolved) are resolved and looked at.
+        """
         for name, module in list(sys.modules.items()):
             origin = getattr(module, "__file__", None)
             if not isinstance(origin, str) or not origin.endswith(".py"):
+                continue
+            if not any(_inside(origin, root) for root in self._spellings):
                 continue
             if self._watched(os.path.realpath(origin)) is None:
                 continue
             if isinstance(getattr(module, "__loader__", None), RewrittenLoader):
                 continue
-            if self.consider(origin) is not None:
+            if self.consider(origin, announce=False) is not None:
                 self.log(f"{PREFIX}: warning: {display_path(origin)}: module {name} was imported before the hook "
                          "was installed; it runs without the fix")
 

@@ -137,8 +137,11 @@ class MethodScan(cst.CSTVisitor):
         self._loops: list[int] = []
 
     def scan(self, method: cst.FunctionDef) -> MethodScan:
-        for parameter in _parameters(method.params):
-            self._bind(parameter.name.value, None, parameter, self.start(parameter))
+        params = method.params
+        for parameter in _parameters(params):  # a default (`mask=None`) is what it holds when not passed
+            known = ("a tuple" if parameter is params.star_arg else "a dict" if parameter is params.star_kwarg
+                     else None)
+            self._bind(parameter.name.value, parameter.default, parameter, self.start(parameter), known)
         method.body.visit(self)
         return self
 

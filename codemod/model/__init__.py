@@ -35,8 +35,6 @@ attention forwards through this package (needs torch, except `shape`, `sites` an
   `Boundary(line, call, arg, contiguous, dense, aligned16, shape, stride, layout)`, `.contiguous_calls`),
   `entry_point_targets(module, table)`, `is_dense`, `is_aligned16`.
 - `sites`: `site_positions(...)`, `SourcePosition`.
-- `isolated`: `run_isolated(work, timeout)` (the checkout's code in a child process: `ChildFailed` when it exits,
-  hangs or leaves a thread; its stdout goes to stderr); free of torch.
 - `startup`: `importing_torch()` (collector frozen after torch's import), `alongside_torch_import(work, importer)`
   (the rewrites in a forked process while torch imports); free of torch.
 

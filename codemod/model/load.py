@@ -450,21 +450,41 @@ def _host_cpu_mode(finder: _Finder, path: Path) -> list[str]:
     return [f"ComfyUI tree {root} in CPU mode, as with its --cpu"]
 
 
-def _no_capability() -> tuple[int, int]:
-    return (0, 0)
-
-
 @contextmanager
 def cpu_device_queries(device: str) -> Iterator[None]:
-    """On a CPU run without CUDA, `torch.cuda.get_device_capability()` answers (0, 0), as for a device without
-    tensor cores, instead of raising: Wan2GP's `shared/` asks it at import to pick its attention kernels."""
+    """On a CPU run without CUDA, the device queries that Wan2GP makes at import answer instead of raising:
+    `torch.cuda.get_device_capability()` (0, 0), as for a device without tensor cores (its `shared/`
+    picks attention kernels by it), and `torch.cuda.current_device()` 0 (July 2025 versions use it as a
+    default argument in a class body)."""
     import torch
 
     if device != "cpu" or torch.cuda.is_available():
         yield
         return
-    with replaced(torch.cuda, "get_device_capability", lambda device=None: _no_capability()):
+    with replaced(torch.cuda, "get_device_capability", lambda device=None: (0, 0)), \
+            replaced(torch.cuda, "current_device", lambda: 0):
         yield
+
+
+def _host_attention_mode() -> list[str]:
+    """What a host sets up before its forwards run, where the file's code depends on it.
+
+    Wan2GP's `pay_attention` reads the attention mode from `mmgp.offload.shared_state["_attention"]`,
+    which its `wgp.py` sets at start-up: where the loaded code imported mmgp and no mode is set, it is
+    set to "sdpa", the mode that runs everywhere.
+    """
+    # `from mmgp import offload`: the submodule, or, where mmgp is not installed, its stub's attribute
+    offload = sys.modules.get("mmgp.offload") or getattr(sys.modules.get("mmgp"), "offload", None)
+    if offload is None:
+        return []
+    state = getattr(offload, "shared_state", None)
+    if not isinstance(state, dict):  # mmgp is not installed here: its stub gets the state wgp.py sets up
+        state = {}
+        setattr(offload, "shared_state", state)
+    if "_attention" in state:
+        return []
+    state["_attention"] = "sdpa"
+    return ["attention mode 'sdpa' set in mmgp.offload.shared_state['_attention'], as Wan2GP's wgp.py sets one"]
 
 
 def load(
@@ -530,5 +550,7 @@ def _load(
             hint = f" (stubbed, not importable here: {', '.join(stubs)})" if stubs else ""
             raise LoadError(f"{variant.name}: cannot import it: {type(error).__name__}: {error}{hint}") from error
         loaded.modules[variant.name] = LoadedModule(variant, module)
+    if in_checkout:
+        loaded.notes.extend(_host_attention_mode())
     return loaded
 

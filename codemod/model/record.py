@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
 from codemod.model.load import replaced
 from codemod.model.sites import SourcePosition
-from codemod.model.stubs import entry_tensors
+from codemod.model.stubs import entry_tensors, reference_attention
 
 ALIGNMENT_BYTES = 16
 
@@ -366,6 +366,21 @@ def _linear_hook(
             into.append(boundary(frame.f_lineno, name, "input", tensor))
 
     return record_input
+
+
+@contextmanager
+def reference_kernels(module: types.ModuleType, table: Sequence[EntryPoint] = ENTRY_POINTS) -> Iterator[list[str]]:
+    """Every entry point `module` calls served by `reference_attention` (sdpa in its layout) for the block.
+
+    For a real kernel that cannot run where the forward runs (ComfyUI's `optimized_attention` asks CUDA
+    for free memory on any device that is not the CPU, the meta device included). Yields the calls replaced.
+    """
+    with ExitStack() as stack:
+        replaced_calls: list[str] = []
+        for target in entry_point_targets(module, table):
+            stack.enter_context(replaced(target.owner, target.attribute, reference_attention(target.entry)))
+            replaced_calls.append(f"{target.dotted}()")
+        yield list(dict.fromkeys(replaced_calls))
 
 
 @contextmanager

@@ -4,7 +4,8 @@ A stub is neutral wherever upstream code touches a missing library at import tim
 forward under test: it is an attribute source (any attribute is another stub), a base class (an
 `nn.Module` that takes any arguments), a decorator (it hands the function back), a context manager,
 and a callable (a tensor argument comes back unchanged, as from a one-process collective; anything
-else gives another stub, which is false, zero and empty). A stubbed name that is an attention entry
+else gives another stub, which is false, zero and empty: an empty mapping that forgets what is stored in
+it, a number whose arithmetic gives another stub). A stubbed name that is an attention entry
 point (`xformers.ops.memory_efficient_attention`, `pay_attention`, `FusedSDPA.apply`, ...) is instead
 served by `reference_attention`: PyTorch's sdpa in the entry point's own layout, so forwards produce
 real tensors on CPU and correct shapes on the meta device.
@@ -115,6 +116,13 @@ class Stub:
         value = stub_attribute(f"{self._stub_name}.{attribute}", self._stub_table)
         setattr(self, attribute, value)  # the same object on every access, so it can be patched and restored
         return value
+
+    def get(self, key: object, default: object = None) -> object:
+        """As an empty mapping: the default (Wan2GP's `offload.get_cache(name).get(key, None)`, a cache to fill)."""
+        return default
+
+    def __setitem__(self, key: object, value: object) -> None:
+        """Writes into it are forgotten, as into a cache that keeps nothing."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> object:
         if len(args) == 1 and not kwargs and callable(args[0]) and not isinstance(args[0], Stub):

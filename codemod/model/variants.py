@@ -1,7 +1,7 @@
 """The variants of a file that runs compare: the file as it is and each profile's rewrite of it.
 
 Each variant carries the site of every `.contiguous()` call it holds, so a recording can name the
-calls it sees. Rewrites go through `rewrite`, the one entry point `contiguify fix` takes too. Free of torch.
+calls it sees. Rewrites go through `codemod.rewrite.file.rewrite`, as every run's do. Free of torch.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import DEFAULT_TARGETS
+from codemod.decoding import text_of
 from codemod.model.sites import SourcePosition, site_positions
 from codemod.results import FileResult, SiteStatus, TargetResult
-from codemod.run import process
-from codemod.run.process import BOM, decode
+from codemod.rewrite import DEFAULT_PROFILE
+from codemod.rewrite.file import rewrite
 
 ORIGINAL = "original"
 
@@ -52,15 +53,10 @@ class Variants:
         return next(variant for variant in self.variants if variant.name == name)
 
 
-def text_of(data: bytes) -> str:
-    """The module's text without a BOM, as `ast` and the recorder's positions see it."""
-    return decode(data)[0].removeprefix(BOM)
-
-
-def rewrite(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAULT_TARGETS,
-            entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> FileResult:
-    """`data` rewritten by `profile`; an error, or a file without target classes, is a `VariantError`."""
-    result = process.rewrite(data, profile, targets, path=path, entry_points=entry_points)
+def _with_targets(path: str, data: bytes, profile: str, targets: Sequence[str] = DEFAULT_TARGETS,
+                  entry_points: Sequence[EntryPoint] = ENTRY_POINTS) -> FileResult:
+    """`rewrite(data, ...)` that holds target classes; an error, or a file without them, is a `VariantError`."""
+    result = rewrite(data, profile, targets, path=path, entry_points=entry_points)
     if result.error is not None:
         raise VariantError(f"{path}: {result.error}")
     if not result.targets or result.new is None:
@@ -87,7 +83,7 @@ def make_variants(
     `path` is only for messages. With no profile the original is still checked for target classes.
     """
     # The rewrites first: they report a file that does not decode as a VariantError, where text_of would raise.
-    results = {profile: rewrite(path, data, profile, targets, entry_points) for profile in profiles or ["seed"]}
+    results = {profile: _with_targets(path, data, profile, targets, entry_points) for profile in profiles or [DEFAULT_PROFILE]}
     original = text_of(data)
     original_sites: dict[SourcePosition, str] = {}
     rewritten: list[Variant] = []

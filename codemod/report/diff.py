@@ -6,9 +6,9 @@ import difflib
 import os
 from collections.abc import Iterator
 
+from codemod.decoding import decode
 from codemod.report.paths import name_bytes, patch_path, quote
 from codemod.results import FileResult
-from codemod.run.process import decode
 
 NO_NEWLINE = "\\ No newline at end of file\n"
 # The colour of a line by how it starts, first match wins: headers, hunk lines, additions, removals.

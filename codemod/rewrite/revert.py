@@ -11,7 +11,8 @@ profile's sites looks exactly like the tool's, and is removed too.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import libcst as cst
@@ -21,10 +22,10 @@ from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import TargetPattern
 from codemod.match.targets import find_targets
 from codemod.results import FileResult, TargetResult
-from codemod.run.cache import insertions, rebuild
-from codemod.run.process import (
-    BOM, INSERTED_TEXT, Job, decode, nesting_problem, rewrite_bytes, settle_without_parsing, verify_insertions,
-)
+from codemod.decoding import BOM, decode
+from codemod.guards import INSERTED_TEXT, check_insertions_only, insertions, nesting_problem, rebuild
+from codemod.prefilter import settle_without_parsing
+from codemod.rewrite.file import rewrite
 
 # Expressions that take `.contiguous()` without parentheses: around any other, the profiles add a pair.
 _PRIMARY = (cst.Name, cst.Attribute, cst.Call, cst.Subscript)
@@ -80,8 +81,8 @@ def revert(
     entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
 ) -> FileResult:
     """The file without the profile's `.contiguous()` calls; bad input or a doubtful case becomes an error result."""
-    job = Job(path, data, profile, tuple(targets), tuple(entry_points))
-    settled = settle_without_parsing(job)
+    fix = partial(rewrite, profile=profile, targets=targets, path=path, entry_points=entry_points)
+    settled = settle_without_parsing(path, data, targets)
     if settled is not None:
         return settled
     if INSERTED_TEXT.encode() not in data:  # nothing to remove: an unfixed file is never parsed
@@ -93,25 +94,24 @@ def revert(
             raise ValueError("too deeply nested")
         module = cst.parse_module(text[len(bom):])
     except (SyntaxError, ValueError, LookupError, cst.ParserSyntaxError):
-        return rewrite_bytes(job)  # the reason, exactly as fix gives it
-    methods = [target.node for target in find_targets(module, job.targets)]
+        return fix(data)  # the reason, exactly as fix gives it
+    methods = [target.node for target in find_targets(module, targets)]
     aside = bom + module.visit(_SetAside(methods)).code
     if aside == text:
         return FileResult(path, old=data, new=data)
-    undone = _undo(text, aside, job, codec)
+    undone = _undo(text, aside, fix, codec)
     if isinstance(undone, str):
         return FileResult(path, error=f"{undone}; file left as it was")
     reverted, targets_left = undone
     return FileResult(path, targets=targets_left, old=data, new=reverted.encode(codec))
 
 
-def _fixed(text: str, job: Job, codec: str) -> FileResult:
-    return rewrite_bytes(job._replace(data=text.encode(codec)))
+def _undo(text: str, aside: str, fix: Callable[[bytes], FileResult], codec: str,
+          ) -> str | tuple[str, tuple[TargetResult, ...]]:
+    """(the reverted text, the profile's report on it), or why it cannot be told which calls are the profile's.
 
-
-def _undo(text: str, aside: str, job: Job, codec: str) -> str | tuple[str, tuple[TargetResult, ...]]:
-    """(the reverted text, the profile's report on it), or why it cannot be told which calls are the profile's."""
-    fixed = _fixed(aside, job, codec)
+    `fix`: the file's own rewrite (its profile, targets and entry points), bytes in."""
+    fixed = fix(aside.encode(codec))
     if fixed.error is not None or fixed.new is None:
         return f"cannot revert: {fixed.error}"
     profiles = _by_offset(insertions(aside, fixed.new.decode(codec)) or [])
@@ -125,11 +125,11 @@ def _undo(text: str, aside: str, job: Job, codec: str) -> str | tuple[str, tuple
     if reverted is None:
         return "cannot revert: the file's own .contiguous() calls could not be kept apart"
     # The check: the file is the result plus calls the profile itself inserts into the result.
-    result = _fixed(reverted, job, codec)
+    result = fix(reverted.encode(codec))
     removed = insertions(reverted, text)
     inserted = _by_offset(insertions(reverted, result.new.decode(codec)) or []) if result.new is not None else {}
     if result.error is not None or removed is None or any(inserted.get(offset) != piece for offset, piece in removed):
         return "cannot revert exactly: the calls to remove are not all the profile's own"
-    if verify_insertions(reverted, text) is not None:
+    if check_insertions_only(reverted, text) is not None:
         return "cannot revert: the result is not the file less .contiguous() calls"
     return reverted, result.targets

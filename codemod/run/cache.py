@@ -10,7 +10,7 @@ holds, and the cache lives in the user's own directory, so nothing else should w
 
 Even so an entry is not trusted with new bytes: it holds where `.contiguous()` calls (and the
 parentheses they need) go, and a hit rebuilds the new bytes from the file's own and passes them through
-the check every fresh rewrite passes (`verify_insertions`: the result parses, and its syntax tree is
+the check every fresh rewrite passes (`check_insertions_only`: the result parses, and its syntax tree is
 the old one but for `.contiguous()` calls). The worst a forged entry can do is insert `.contiguous()`
 calls where the syntax allows them, in places the profile would not.
 
@@ -42,8 +42,10 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
 import codemod
+from codemod.decoding import decode
+from codemod.guards import INSERTED_TEXT, check_insertions_only, insertions, rebuild
 from codemod.results import FileResult, SiteResult, TargetResult
-from codemod.run.process import INSERTED_TEXT, Job, decode, verify_insertions
+from codemod.run.job import Job
 
 PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(codemod.__file__))
 CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
@@ -60,8 +62,6 @@ STALE_TEMP_S = 3600.0  # a temp file this old is left by a killed run
 _FINGERPRINT = re.compile(r"[0-9a-f]{32}")
 _LINE_ENDS = re.compile(r"\r\n|\r|\n")
 _TEXT_LIMIT = 2000
-# All that an entry may insert into a file.
-_INSERTABLE = re.compile(r"(?:\.contiguous\(\)|[()])+")
 
 
 def default_directory() -> str:
@@ -222,65 +222,6 @@ def _create_exclusively(path: str, data: bytes) -> None:
         handle.write(data)
 
 
-def _common_run(old: str, start: int, new: str, new_start: int, stop: int) -> int:
-    """How many characters of `old` from `start` and of `new` from `new_start` (up to `stop`) agree."""
-    low, high = 0, min(len(old) - start, stop - new_start)
-    while low < high:  # few differences in long texts: halving beats a loop over characters
-        middle = (low + high + 1) // 2
-        if old[start:start + middle] == new[new_start:new_start + middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
-
-
-def insertions(old: str, new: str) -> list[list[Any]] | None:
-    """`new` as [offset in `old`, inserted text] pairs, or None when it is not `old` plus insertions.
-
-    A `.contiguous()` in `new` but not at the same place in `old` is taken as inserted, so that one
-    inserted before `.cuda()` is not mistaken for the `.c` of it.
-    """
-    found: list[list[Any]] = []
-    start = new_start = 0
-    while new_start < len(new):
-        call = new.find(INSERTED_TEXT, new_start)
-        stop = len(new) if call < 0 else call
-        run = _common_run(old, start, new, new_start, stop)
-        start, new_start = start + run, new_start + run
-        if new_start == len(new):
-            break
-        if new_start == call and old.startswith(INSERTED_TEXT, start):
-            start, new_start = start + len(INSERTED_TEXT), new_start + len(INSERTED_TEXT)
-            continue
-        piece = INSERTED_TEXT if new_start == call else new[new_start]
-        if not _INSERTABLE.fullmatch(piece):
-            return None
-        if found and found[-1][0] == start:
-            found[-1][1] += piece
-        else:
-            found.append([start, piece])
-        new_start += len(piece)
-    return found if start == len(old) else None
-
-
-def rebuild(old: str, entry: Any) -> str | None:
-    """`old` with the insertions of `entry`, if each is `.contiguous()` calls and parentheses at an
-    increasing offset, and the parentheses balance; else None."""
-    pieces, previous, opened = [], -1, 0
-    for offset, text in entry:
-        if not (type(offset) is int and isinstance(text, str) and previous < offset <= len(old)
-                and _INSERTABLE.fullmatch(text)):
-            return None
-        bare = text.replace(INSERTED_TEXT, "")
-        opened += bare.count("(") - bare.count(")")
-        pieces += [old[max(previous, 0):offset], text]
-        previous = offset
-    if opened != 0 or previous < 0:
-        return None
-    pieces.append(old[previous:])
-    return "".join(pieces)
-
-
 def _warn_unwritable(reason: str) -> None:
     sys.stderr.write(f"warning: {reason}; going on without it\n")
 
@@ -368,7 +309,7 @@ class ResultCache:
             return None
         if not consistent(text, targets, [offset for offset, _ in inserted]):
             return None
-        if verify_insertions(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
+        if check_insertions_only(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
             return None
         return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
 

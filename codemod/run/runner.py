@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING
 
 from codemod.config import Projects
 from codemod.options import DEFAULT_MAX_FILE_SIZE, Options
+from codemod.prefilter import settle_without_parsing
 from codemod.results import FileResult
+from codemod.rewrite.file import rewrite
 from codemod.run.files import OnWarning, Oversized, Source, iter_candidates, read_source, windows
-from codemod.run.process import Job, rewrite_candidate, settle_without_parsing
+from codemod.run.job import Job
 from codemod.run.progress import Progress
 
 if TYPE_CHECKING:
     from codemod.isolation import Limits
+    from codemod.match.patterns import TargetPattern
     from codemod.run.cache import ResultCache
 
 # Estimated cost of rewriting a file (parse, rewrite, check) on a 2-core x86 machine with libcst 1.9:
@@ -48,7 +51,7 @@ def parse_limits(size: int) -> Limits:
 
 def _rewrite_job(job: Job) -> FileResult:
     """What a worker does with one file (an exception, a crash, a limit: see `codemod.isolation`)."""
-    return rewrite_candidate(job)
+    return rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
 
 
 def _parallel_saving(jobs: Sequence[Job], workers: int) -> float:
@@ -100,21 +103,21 @@ def _too_large_reason(size: int, max_file_size: int) -> str:
     return f"too large to parse: {size:,} bytes, over the limit of {max_file_size:,} (max-file-size); left untouched"
 
 
-def settle_oversized(job: Job, size: int, max_file_size: int) -> FileResult:
-    """The result of a file over the size limit, searched in bounded windows (`job.data` is not used):
-    binary, too large to parse (it could define a target class), or unchanged, as for any file."""
+def settle_oversized(path: str, targets: Sequence[TargetPattern], size: int, max_file_size: int) -> FileResult:
+    """The result of a file over the size limit, searched in bounded windows: binary, too large to parse
+    (it could define a target class), or unchanged, as for any file."""
     could_define = False
     try:
-        for window in windows(job.path):
-            settled = settle_without_parsing(job._replace(data=window))
+        for window in windows(path):
+            settled = settle_without_parsing(path, window, targets)
             if settled is not None and settled.error is not None:  # binary
                 return settled
             could_define = could_define or settled is None
     except OSError as error:
-        return FileResult(job.path, error=f"cannot read: {error.strerror or error}")
+        return FileResult(path, error=f"cannot read: {error.strerror or error}")
     if could_define:
-        return FileResult(job.path, error=_too_large_reason(size, max_file_size))
-    return FileResult(job.path)
+        return FileResult(path, error=_too_large_reason(size, max_file_size))
+    return FileResult(path)
 
 
 def _rewrite(
@@ -127,7 +130,8 @@ def _rewrite(
     Files with the same bytes (vendored copies) are parsed once; each result is cached as soon as
     it is known, so that a run that is stopped midway still spares the next one its work.
     """
-    settled = [settle_without_parsing(job) or _too_large(job, limit) for job, limit in zip(jobs, limits)]
+    settled = [settle_without_parsing(job.path, job.data, job.targets) or _too_large(job, limit)
+               for job, limit in zip(jobs, limits)]
     cache = open_cache() if None in settled else None
     # Files with the same bytes and settings (vendored copies) are looked up once and parsed once.
     copies: dict[Job, list[int]] = {}
@@ -213,13 +217,13 @@ def vetoed(result: FileResult, veto: Callable[[FileResult], str | None]) -> File
 
 
 def run_paths(
-    paths: Sequence[str], options: Options, *, write: bool, cache: bool = True, progress: bool = True,
+    paths: Sequence[str], options: Options, *, write: bool, progress: bool = True,
     projects: Projects | None = None, on_warning: OnWarning | None = None,
     veto: Callable[[FileResult], str | None] | None = None,
 ) -> list[FileResult]:
     """Every file under `paths` once, in order, each with its own project's settings.
 
-    `cache=False`: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
+    `options.cache` False: every result computed afresh. `progress`: a counter on stderr when it is a terminal.
     `projects`: where the settings of each file come from (the caller may want them afterwards).
     `veto`: asked about each change before anything is written (`fix --verify`); see `vetoed`.
     """
@@ -240,8 +244,8 @@ def run_paths(
         if isinstance(source, str):
             slots.append(FileResult(candidate.path, error=source))
         elif isinstance(source, Oversized):
-            job = Job(candidate.path, b"", project.profile, project.targets_for(candidate.path), project.entry_points)
-            slots.append(settle_oversized(job, source.size, project.max_file_size))
+            slots.append(settle_oversized(candidate.path, project.targets_for(candidate.path), source.size,
+                                          project.max_file_size))
         elif source.identity not in seen:
             seen.add(source.identity)
             sources[candidate.path] = source
@@ -252,7 +256,7 @@ def run_paths(
             limits.append(project.max_file_size)
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if cache else lambda: None, reporter, limits))
+    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter, limits))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:

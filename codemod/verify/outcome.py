@@ -1,4 +1,4 @@
-"""What `verify` found, as plain values, and how it is reported (text, JSON) and turned into an exit code.
+"""What `verify` found, as plain values, and how it is reported (text, JSON).
 
 Free of torch: `fix --verify` and the reports use it without loading the model. A run compares one
 target class's forward on one path, original against rewritten, with the same weights and inputs:
@@ -26,8 +26,6 @@ from typing import Literal
 Status = Literal["equal", "differs", "new-error", "same-error", "unverifiable"]
 STATUSES: tuple[Status, ...] = ("equal", "differs", "new-error", "same-error", "unverifiable")
 FAILING: frozenset[Status] = frozenset({"differs", "new-error"})
-
-EXIT_CLEAN, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -103,18 +101,6 @@ def not_verified(files: Sequence[FileVerification]) -> list[tuple[str, str]]:
         if file.error is None and not file.failures and reason is not None and file.path not in found:
             found[file.path] = f"[{file.profile}] {reason}"
     return list(found.items())
-
-
-def exit_code(files: Sequence[FileVerification], allow_unverified: bool = False) -> int:
-    """2 when a file had an error or is not verified (unless `allow_unverified`), else 1 when a run differs or
-    raises anew, else 0."""
-    if any(file.error is not None for file in files):
-        return EXIT_ERROR
-    if not allow_unverified and not_verified(files):
-        return EXIT_ERROR
-    if any(file.failures for file in files):
-        return EXIT_FAILED
-    return EXIT_CLEAN
 
 
 def render_json(files: Sequence[FileVerification]) -> str:

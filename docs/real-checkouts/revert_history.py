@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.rewrite import profile_names
 from codemod.rewrite.revert import revert
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 
 
 def _git(git_dir: str, *args: str) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 
 from codemod.cli import main
 from codemod.rewrite.profiles import get_profile
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -165,7 +165,7 @@ def test_installed_entry_point_and_module_agree(checkout: Path) -> None:
 
 
 def test_profile_choices_are_the_discovered_profiles() -> None:
-    from codemod.cli import PROFILE_NAMES
+    from codemod.options import PROFILE_NAMES
     from codemod.rewrite.profiles import all_profiles
 
     assert sorted(PROFILE_NAMES) == sorted(all_profiles())

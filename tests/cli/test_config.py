@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import pytest
 
 from codemod.match.entry_points import ENTRY_POINTS, entry_point_from_config, find_entry_point, with_builtins
 from codemod.rewrite.profiles import get_profile
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 from tests.fixture_cases import FIXTURES, cases
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.precommit import commit_everything, needs_pre_commit, try_repo
 
 ROOT = Path(__file__).resolve().parents[2]

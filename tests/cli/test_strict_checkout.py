@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from codemod.cli import cli
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.precommit import commit_everything, needs_pre_commit, try_repo
 
 ROOT = Path(__file__).resolve().parents[2]

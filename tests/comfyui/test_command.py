@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from codemod.comfyui.tree import FILES, MARKER, NODE_FOLDER
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 from tests.hook.comfyui_tree import CORE_FILE, WRAPPER_FILE, make_tree
 

@@ -14,13 +14,13 @@ import torch
 from click.testing import CliRunner, Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
-from codemod.explain.command import explain
+from codemod.cli.explain import explain
 from codemod.model.build import build, torch_dtype
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.rewrite import profile_names
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.fixture_cases import cases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -335,6 +335,24 @@ def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp
                "ZeroDivisionError" in result.stderr
     text = invoke(str(broken), *SMALL_OPTIONS)
     assert text.exit_code == 0 and "  could not run: SingleStreamMultiAttention.forward raised" in text.stdout
+
+
+def test_a_real_kernel_that_cannot_run_on_the_meta_device_is_served_by_sdpa_and_said(tmp_path: Path) -> None:
+    """ComfyUI's `optimized_attention` asks CUDA for free memory on any device but the CPU, the meta device too."""
+    tree = tmp_path / "comfyui"
+    shutil.copytree(ROOT / "fixtures" / "comfyui", tree, ignore=shutil.ignore_patterns("__pycache__"))
+    kernels = tree / "comfy" / "ldm" / "modules" / "attention.py"
+    kernels.write_text(kernels.read_text() + (
+        "\n\ndef _needs_cuda_memory_stats(q, *args, **kwargs):\n"
+        "    if q.device.type != 'cpu':\n        raise KeyError('active_bytes.all.current')\n"
+        "    return attention_pytorch(q, *args, **kwargs)\n\n\noptimized_attention = _needs_cuda_memory_stats\n"))
+    result = invoke(str(tree / "comfy" / "ldm" / "wan" / "model_multitalk.py"), "--format", "json", *SMALL_OPTIONS)
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    assert runs and all(run["error"] is None and run["boundaries"] for run in runs)
+    assert ("original, single-speaker path: SingleStreamMultiAttention.forward raised KeyError: "
+            "'active_bytes.all.current'; run again with optimized_attention() served by PyTorch's sdpa in its "
+            "layout") in result.stderr
 
 
 def test_unknown_profile_and_missing_file_exit_2(tmp_path: Path) -> None:

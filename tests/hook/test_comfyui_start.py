@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from codemod.config import Project, Projects
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 
 from .comfyui_tree import CORE_FILE, WRAPPER_FILE, make_tree

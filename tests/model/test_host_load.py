@@ -159,3 +159,24 @@ def test_a_file_that_does_not_import_in_its_checkout_falls_back_to_bare_and_says
         assert not loaded.in_checkout
         assert loaded.notes[0].startswith("imported on its own (bare: its relative imports stubbed), since in its "
                                           "checkout original: cannot import it: RuntimeError")
+
+
+def test_wan2gp_gets_the_attention_mode_its_app_sets_and_july_2025_device_defaults_import(tmp_path: Path) -> None:
+    """`pay_attention` reads `mmgp.offload.shared_state["_attention"]`, set by `wgp.py`; July 2025's `t5.py` has
+    `device=torch.cuda.current_device()` as a default argument."""
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    _write(tmp_path, {
+        "shared/attention.py": (
+            "import torch\nfrom mmgp import offload\n"
+            "def pay_attention(qkv_list):\n    return offload.shared_state['_attention']\n"
+            "def encoder(device=torch.cuda.current_device()):\n    return device\n"
+        ),
+        "models/wan/multitalk/attention.py": "from shared.attention import pay_attention, encoder\n",
+    })
+    with load(tmp_path / "models/wan/multitalk/attention.py") as loaded:
+        module = loaded["original"].module
+        assert (module.pay_attention([]), module.encoder()) == ("sdpa", 0)
+        assert "mmgp" in loaded.stubbed
+        assert loaded.notes == ["attention mode 'sdpa' set in mmgp.offload.shared_state['_attention'], as Wan2GP's "
+                                "wgp.py sets one"]

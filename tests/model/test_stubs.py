@@ -65,6 +65,19 @@ def test_stub_calls_return_neutral_values() -> None:
     assert distributed.get_sp_group is distributed.get_sp_group  # the same object each time: patchable
 
 
+def test_stubs_as_numbers_and_as_empty_mappings() -> None:
+    """ComfyUI computes with `psutil.virtual_memory().total` at import; Wan2GP fills `offload.get_cache(name)`."""
+    total = StubModule("psutil").virtual_memory().total
+    megabytes = total / (1024 * 1024)
+    assert isinstance(megabytes, Stub) and isinstance(2 * total - 1, Stub) and isinstance(-total, Stub)
+    assert not (total > 1024) and not (total <= 0)
+    assert "Total RAM {:0.0f} MB".format(megabytes) == "Total RAM 0 MB" and f"{total}" == "0.0"
+    cache = StubModule("mmgp.offload").get_cache("multitalk_rope")
+    assert cache.get("q", None) is None and cache.get("q") is None
+    cache["q"] = torch.ones(1)
+    assert cache.get("q", "absent") == "absent"
+
+
 def _sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.scaled_dot_product_attention(q, k, v)
 

@@ -12,7 +12,7 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.rewrite.profiles import all_profiles
 from codemod.rewrite.revert import revert
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.fixture_cases import cases
 
 PROFILES = sorted(all_profiles())

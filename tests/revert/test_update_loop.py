@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 from tests.fixture_cases import CASES, FIXTURES
 
@@ -60,3 +60,21 @@ def test_revert_pull_fix(tmp_path: Path) -> None:
     assert code == 0 and (checkout / FILE).read_bytes() == (upstream / FILE).read_bytes()
     code, _, err = invoke("revert", str(checkout))
     assert code == 0 and "0 files reverted" in err  # a no-op on an unfixed checkout
+
+
+def test_revert_reports_a_bad_file_and_goes_on(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_bytes(b"class SingleStreamAttention:\n    def forward(self, x):\n        return x.contiguous() +\n")
+    good = tmp_path / "good.py"
+    original = (CASES / "jan2026.in.py").read_bytes()
+    fixed = rewrite(original, "seed").new
+    assert fixed is not None
+    good.write_bytes(fixed)
+    code, _, err = invoke("revert", str(broken), str(good))
+    assert code == 2
+    [error] = [line for line in err.splitlines() if line.startswith("error:")]
+    assert "broken.py" in error and "syntax error" in error
+    assert broken.read_bytes().endswith(b"x.contiguous() +\n")
+    assert good.read_bytes() == original
+    code, _, err = invoke("revert", "-")
+    assert code == 2 and "standard input" in err

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.fixture_cases import Case, cases
 
 CASES = cases()

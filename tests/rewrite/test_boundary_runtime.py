@@ -18,7 +18,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="the rewritten modules run under torch")
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 PRELUDE = """\
 import types
@@ -180,7 +181,7 @@ def load(source: str, name: str, tmp_path: Path) -> types.ModuleType:
 
 
 def boundary_rewrite(source: str) -> str:
-    result = rewrite_bytes(Job("multitalk.py", source.encode(), "boundary", parse_targets(DEFAULT_TARGETS)))
+    result = rewrite_job(Job("multitalk.py", source.encode(), "boundary", parse_targets(DEFAULT_TARGETS)))
     assert result.error is None and result.new is not None, result.error
     return result.new.decode()
 

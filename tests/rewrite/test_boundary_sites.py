@@ -473,6 +473,23 @@ def test_values_that_may_not_be_tensors_are_left_alone(source: str, expected: st
     assert [(site.status, site.reason) for site in sites if site.id == site_id] == [("missing", reason)]
 
 
+@pytest.mark.parametrize(("parameters", "kind"), [
+    pytest.param("self, x, k, v, q=None", "None", id="default-none"),
+    pytest.param("self, x, k, v, *q", "a tuple", id="star-args"),
+    pytest.param("self, x, k, v, **q", "a dict", id="star-kwargs"),
+])
+def test_parameters_that_may_not_be_tensors_are_left_alone(parameters: str, kind: str) -> None:
+    def forward(code: str) -> str:
+        return in_forward(code).replace("def forward(self, x, q, k, v):", f"def forward({parameters}):")
+
+    new, sites = boundary(forward("x = attention(q, k, v)"))
+    assert new == forward("x = attention(q, k.contiguous(), v.contiguous())")
+    line = forward("").splitlines().index(f"    def forward({parameters}):") + 1
+    assert [(site.status, site.reason) for site in sites if site.id == "boundary.attention-q"] == [
+        ("missing", f"`q` may be {kind} (assigned at line {line}), not a tensor")
+    ]
+
+
 # Tensors that only look like those: rewritten as usual.
 TENSORS = [
     pytest.param("q = q * 2\nx = attention(q, k, v)", id="arithmetic-on-a-tensor"),

@@ -20,7 +20,7 @@ import pytest
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.report.diff import file_diff
 from codemod.rewrite.profiles import all_profiles, get_profile
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 from tests.fixture_cases import CHECKOUTS, DROP_IN_CHECKOUT, Case, cases
 
 ROOT = Path(__file__).resolve().parents[2]

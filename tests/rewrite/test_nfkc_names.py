@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
-from codemod.run.process import could_contain_target, rewrite
+from codemod.prefilter import could_contain_target
+from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 
 ROOT = Path(__file__).resolve().parents[2]

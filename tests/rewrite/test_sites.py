@@ -16,7 +16,7 @@ from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.rewrite.profiles.seed import ROLES, SITES, SITES_OF_ROLE
 from codemod.rewrite.sites import ChainSite, DeclarationError, match_sites
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 
 CASES = Path(__file__).resolve().parents[2] / "fixtures" / "cases"
 CLASS_OF_ROLE = {role: name for name, role in reversed(ROLES.items())}

@@ -6,12 +6,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from codemod.cli import main
 from codemod.results import FileResult
-from codemod.run.process import Job, rewrite
+from codemod.rewrite.file import rewrite
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -34,14 +35,14 @@ def parsed(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFac
 
     log = tmp_path_factory.mktemp("parsed") / "log"
     log.write_text("")
-    original = runner.rewrite_candidate
+    original = runner.rewrite
 
-    def recording(job: Job) -> FileResult:
+    def recording(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
         with log.open("a") as handle:
-            handle.write(job.path + "\n")
-        return original(job)
+            handle.write(path + "\n")
+        return original(data, *settings, path=path, **more)
 
-    monkeypatch.setattr(runner, "rewrite_candidate", recording)
+    monkeypatch.setattr(runner, "rewrite", recording)
     return lambda: log.read_text().splitlines()
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = "tests/robustness"
+CONFIG = "tests/cli/test_config.py"
+MALFORMED = f"{CONFIG}::test_a_malformed_config_is_an_error_naming_file_and_key_and_the_run_goes_on"
 
 # Item number: (what the red team found, the tests that reproduce it).
 ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
@@ -31,6 +33,10 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     3: ("workers outlive the run", (
         f"{HERE}/test_isolation.py::test_workers_die_with_the_run",
     )),
+    4: ("deeply nested TOML crashes the whole run", tuple(
+        f"{MALFORMED}[{command}-{case}]" for command in ("check", "fix")
+        for case in ("deep-array", "deep-inline-table", "deep-targets", "too-large")
+    )),
     5: ("cache entries other than insertions are trusted; the cache directory is not checked", (
         f"{HERE}/test_cache_private.py::test_a_forged_field_is_a_miss",
         f"{HERE}/test_cache_private.py::test_an_entry_that_is_not_a_small_regular_file_is_a_miss",
@@ -40,6 +46,17 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
         f"{HERE}/test_cache_private.py::test_a_new_cache_directory_is_private",
         f"{HERE}/test_cache_private.py::test_the_marker_files_are_never_written_through_a_link",
     )),
+    6: ("a pyproject.toml above the repository root governs the checkout", (
+        f"{CONFIG}::test_a_pyproject_above_the_repository_is_never_read",
+        f"{CONFIG}::test_a_nested_repository_has_its_own_settings",
+    )),
+    7: ("target classes inside try:, if or a function are skipped silently", tuple(
+        f"tests/rewrite/test_target_placement.py::test_{name}" for name in (
+            "classes_in_module_level_blocks_are_rewritten", "methods_in_blocks_of_the_class_body_are_rewritten",
+            "both_spellings_of_a_conditional_class_are_rewritten",
+            "classes_inside_functions_are_reported_not_rewritten", "a_class_inside_a_function_warns_and_fails_strict",
+        )
+    )),
     8: ("hard links are split silently", (
         f"{HERE}/test_write_metadata.py::test_a_file_with_hard_links_is_not_split_from_them",
     )),
@@ -47,13 +64,28 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
         f"{HERE}/test_write_metadata.py::test_a_non_root_fix_keeps_the_group",
         f"{HERE}/test_write_metadata.py::test_the_group_is_kept_for_real_where_this_user_has_another",
     )),
+    10: ("some diffs do not apply", (
+        "tests/cli/test_names.py::test_context_lines_holding_odd_separators_apply",
+        "tests/cli/test_names.py::test_the_readme_apply_command_works_from_a_sibling_subdirectory",
+    )),
     11: ("xattrs and POSIX ACLs are lost", (
         f"{HERE}/test_write_metadata.py::test_extended_attributes_are_kept",
         f"{HERE}/test_write_metadata.py::test_posix_acls_are_kept",
     )),
+    12: ("the boundary profile writes .contiguous() on values that are not tensors", (
+        "tests/rewrite/test_boundary_sites.py::test_values_that_may_not_be_tensors_are_left_alone",
+        "tests/rewrite/test_boundary_sites.py::test_parameters_that_may_not_be_tensors_are_left_alone",
+        "tests/rewrite/test_boundary_sites.py::test_tensors_that_look_like_non_tensors_are_rewritten",
+    )),
+    13: ("lone-CR line endings and form feeds in indentation are refused", tuple(
+        f"{HERE}/test_bad_input.py::test_encodings_and_line_endings_survive_byte_exact[{variant}]"
+        for variant in ("cr-final-newline", "form-feed-indent", "form-feed-within-indent", "form-feed-cr")
+    )),
     14: ("temp files are left after SIGKILL", (
         f"{HERE}/test_write_metadata.py::test_a_write_killed_midway_leaves_nothing_behind",
         f"{HERE}/test_write_metadata.py::test_without_o_tmpfile_the_temp_file_is_named_and_removed",
+        f"{HERE}/test_call_in_fork.py::test_temporary_files_of_a_killed_child_are_removed",
+        "tests/verify/test_untrusted_code.py::test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files",
     )),
     15: ("a warm cache is slower than no cache for repeated contents", (
         f"{HERE}/test_cache_private.py::test_identical_files_are_looked_up_once",
@@ -63,8 +95,30 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
         f"{HERE}/test_isolation.py::test_a_file_over_the_limit_is_searched_in_bounded_windows",
         f"{HERE}/test_isolation.py::test_a_short_read_is_not_the_end_of_the_file",
     )),
+    17: ("entry-point names like *.view, range or *.reshape are accepted", tuple(
+        f"{MALFORMED}[{command}-entry-point-{case}]" for command in ("check", "fix")
+        for case in ("tensor-method", "tensor-method-wildcard", "builtin", "torch-function")
+    )),
+    18: ("NFKC-equivalent class names are missed", tuple(
+        f"tests/rewrite/test_nfkc_names.py::test_{name}" for name in (
+            "equivalent_spellings_are_the_same_names", "an_equivalent_contiguous_call_is_present",
+            "a_latin_1_file_with_an_equivalent_class_name", "a_method_pattern_finds_an_equivalent_method_name",
+        )
+    )),
+    19: ("max-file-size comes from the working directory's project, not the file's", (
+        f"{HERE}/test_large_file.py::test_the_limit_is_the_files_own_projects",
+    )),
+    20: ("some exclude patterns silently do nothing", (
+        *(f"{MALFORMED}[{command}-{case}]" for command in ("check", "fix")
+          for case in ("exclude-absolute", "exclude-parent", "exclude-parent-inside", "exclude-nothing")),
+        *(f"{CONFIG}::test_exclude_is_relative_to_the_config_and_applies_to_named_files[{case}]"
+          for case in ("directory with a slash", "directory from dot", "path from dot", "doubled slash", "any depth")),
+    )),
     21: ("long file names cannot be fixed", (
         f"{HERE}/test_write_metadata.py::test_a_name_as_long_as_the_file_system_allows_can_be_fixed",
+    )),
+    22: ("explain --format json prints no JSON for errors", (
+        "tests/explain/test_explain.py::test_bad_input_in_json_is_a_json_error_document",
     )),
     23: ("the cache grows without bound", (
         f"{HERE}/test_cache_private.py::test_the_entries_stay_bounded_oldest_first",

@@ -12,7 +12,7 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run.files import read_source
-from codemod.run.process import Job
+from codemod.run.job import Job
 from codemod.run.runner import apply_changes, rewrite_jobs
 from codemod.run.write import TEMP_SUFFIX
 

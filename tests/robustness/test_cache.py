@@ -17,7 +17,8 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run.cache import PACKAGE_DIRECTORY, ResultCache, _checksum, code_fingerprint
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 from .conftest import CASES, JAN2026_SEED, Outcome
 
@@ -121,7 +122,7 @@ def test_damaged_entries_are_misses_and_get_rewritten(damage: str, tree: Path, o
     assert cli("check", "tree") == fresh
     assert cli("check", "tree") == fresh
     job = Job("tree/a_todo.py", (tree / "a_todo.py").read_bytes(), "seed", TARGETS)
-    assert ResultCache(str(own_cache)).lookup(job) == rewrite_bytes(job)
+    assert ResultCache(str(own_cache)).lookup(job) == rewrite_job(job)
 
 
 def test_lookup_and_store_round_trip_every_kind_of_result(tmp_path: Path) -> None:
@@ -130,14 +131,14 @@ def test_lookup_and_store_round_trip_every_kind_of_result(tmp_path: Path) -> Non
     for name, data in {**sources, "jan2026_seed.py": JAN2026_SEED}.items():
         job = Job(name, data, "seed", TARGETS)
         assert cache.lookup(job) is None
-        result = rewrite_bytes(job)
+        result = rewrite_job(job)
         cache.store(job, result)
         assert cache.lookup(job) == result
         assert cache.lookup(Job("elsewhere.py", job.data, "seed", TARGETS)) == FileResult(
             "elsewhere.py", result.error, result.targets, result.old, result.new)
     broken = Job("broken.py", b"class SingleStreamAttention(:\n", "seed", TARGETS)
-    cache.store(broken, rewrite_bytes(broken))
-    assert cache.lookup(broken) == rewrite_bytes(broken)
+    cache.store(broken, rewrite_job(broken))
+    assert cache.lookup(broken) == rewrite_job(broken)
     assert not list((tmp_path / "cache").glob("*/*.tmp"))
 
 

@@ -20,8 +20,9 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import cache as cache_module
 from codemod.run.cache import ResultCache, _checksum
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.job import Job
 
+from tests.jobs import rewrite_job
 from .conftest import CASES, Outcome, seed_rewrite
 
 Cli = Callable[..., Outcome]
@@ -219,7 +220,7 @@ def test_the_entries_stay_bounded_oldest_first(tmp_path: Path, monkeypatch: pyte
     jobs = [Job(f"m{number}.py", b"x = %d\n" % number, "seed", TARGETS) for number in range(30)]
     for number, job in enumerate(jobs):
         fresh = ResultCache(str(tmp_path / "cache"))  # one run each: the bound is kept once per run
-        fresh.store(job, rewrite_bytes(job))
+        fresh.store(job, rewrite_job(job))
         entry = Path(fresh.directory) / fresh.key(job)
         os.utime(entry, (1_000_000 + number, 1_000_000 + number))
     entries = [path for path in Path(cache.directory).iterdir()]
@@ -242,7 +243,7 @@ def test_old_fingerprint_directories_are_removed(tmp_path: Path) -> None:
     keep.mkdir()
     cache = ResultCache(str(root))
     job = Job("m.py", OLD, "seed", TARGETS)
-    cache.store(job, rewrite_bytes(job))
+    cache.store(job, rewrite_job(job))
     left = sorted(path for path in olds if path.exists())
     assert left == olds[-(cache_module.MAX_FINGERPRINTS - 1):]  # with this version's, MAX_FINGERPRINTS in all
     assert keep.exists() and Path(cache.directory).is_dir()
@@ -251,14 +252,14 @@ def test_old_fingerprint_directories_are_removed(tmp_path: Path) -> None:
 def test_stale_temp_files_of_killed_runs_are_removed(tmp_path: Path) -> None:
     cache = ResultCache(str(tmp_path / "cache"))
     job = Job("m.py", OLD, "seed", TARGETS)
-    cache.store(job, rewrite_bytes(job))
+    cache.store(job, rewrite_job(job))
     directory = Path(cache.directory)
     stale, recent = directory / "a.1.00.tmp", directory / "b.2.00.tmp"
     for temp in (stale, recent):
         temp.write_bytes(b"partial")
     os.utime(stale, (time.time() - 2 * cache_module.STALE_TEMP_S,) * 2)
     another = Job("n.py", OLD + b"\n", "seed", TARGETS)
-    ResultCache(str(tmp_path / "cache")).store(another, rewrite_bytes(another))
+    ResultCache(str(tmp_path / "cache")).store(another, rewrite_job(another))
     assert not stale.exists() and recent.exists()
 
 

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
-from codemod.run.cache import ResultCache, _checksum, insertions, rebuild
-from codemod.run.process import Job, rewrite_bytes
+from codemod.guards import insertions, rebuild
+from codemod.run.cache import ResultCache, _checksum
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 from .conftest import CASES, Outcome, seed_rewrite
 
@@ -133,7 +135,7 @@ def test_what_is_not_insertions_has_none(old: str, new: str) -> None:
 @pytest.mark.parametrize("case", sorted(path.name for path in CASES.glob("*.in.py")))
 def test_every_fixture_rewrite_round_trips_through_the_cache(case: str, profile: str, tmp_path: Path) -> None:
     job = Job(case, (CASES / case).read_bytes(), profile, TARGETS)
-    result = rewrite_bytes(job)
+    result = rewrite_job(job)
     cache = ResultCache(str(tmp_path))
     cache.store(job, result)
     assert cache.lookup(job) == result

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, parse_targets
 from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import all_profiles, get_profile
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 INSERTED = ".contiguous()"
 PROFILES = sorted(all_profiles())
@@ -148,6 +149,6 @@ def test_generated_forwards_rewrite_soundly(profile: str, source: str, targets: 
     assert only_insertions(source, new)
     again, _ = rewrite_module_source(new, get_profile(profile), targets)
     assert again == new
-    result = rewrite_bytes(Job("generated.py", source.encode(), profile, targets))
+    result = rewrite_job(Job("generated.py", source.encode(), profile, targets))
     assert result.error is None
     assert result.new == new.encode()

@@ -9,7 +9,8 @@ import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import runner
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 from .conftest import CASES
 
@@ -47,7 +48,7 @@ def test_jobs_1000_starts_no_more_workers_than_needed(files: int, cpus: int, exp
     jobs = _distinct_jobs(files)
     results = runner.rewrite_jobs(jobs, 1000)
     assert len(started) == expected
-    assert results == [rewrite_bytes(job) for job in jobs]
+    assert results == [rewrite_job(job) for job in jobs]
 
 
 def test_available_cpus_is_what_this_process_may_use() -> None:

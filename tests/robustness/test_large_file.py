@@ -13,7 +13,7 @@ import pytest
 from codemod.options import DEFAULT_MAX_FILE_SIZE
 from codemod.results import FileResult
 from codemod.run import runner
-from codemod.run.process import Job
+from codemod.run.job import Job
 
 from .conftest import CASES, Outcome, Snapshot, seed_rewrite
 

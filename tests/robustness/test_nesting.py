@@ -16,8 +16,11 @@ import pytest
 from codemod.isolation import death_reason
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
-from codemod.run import process, runner
-from codemod.run.process import MAX_NESTING, Job, nesting_problem, rewrite_bytes
+from codemod.guards import MAX_NESTING, nesting_problem
+from codemod.rewrite import file as rewrite_file
+from codemod.run import runner
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 from .conftest import CASES, JAN2026_SEED, ROOT, all_files
 
@@ -73,13 +76,13 @@ def test_long_flat_code_passes(construct: str) -> None:
 
 def test_a_file_that_does_not_tokenize_is_left_to_the_parser() -> None:
     assert nesting_problem("def f(:\n    return (\n") is None
-    result = rewrite_bytes(Job("m.py", MULTITALK + b"\nX = (\n", "seed", TARGETS))
+    result = rewrite_job(Job("m.py", MULTITALK + b"\nX = (\n", "seed", TARGETS))
     assert result.error is not None and result.error.startswith("syntax error")
 
 
 def test_moderate_nesting_in_a_target_file_is_rewritten() -> None:
-    deep = rewrite_bytes(Job("m.py", MULTITALK + b"\nX = " + NESTED["sum"](50).encode() + b"\n", "seed", TARGETS))
-    plain = rewrite_bytes(Job("m.py", MULTITALK, "seed", TARGETS))
+    deep = rewrite_job(Job("m.py", MULTITALK + b"\nX = " + NESTED["sum"](50).encode() + b"\n", "seed", TARGETS))
+    plain = rewrite_job(Job("m.py", MULTITALK, "seed", TARGETS))
     assert deep.error is None and deep.changed and deep.targets == plain.targets
 
 
@@ -127,7 +130,7 @@ def test_one_deep_file_as_a_hook_runs_it(tmp_path: Path) -> None:
 def test_a_parser_crash_in_a_worker_costs_that_file_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     """With the pre-check off, libcst really crashes on the deep file (50,000 levels overflow even the worker's
     large stack): in a worker, which is replaced."""
-    monkeypatch.setattr(process, "nesting_problem", lambda text: None)
+    monkeypatch.setattr(rewrite_file, "nesting_problem", lambda text: None)
     cases = sorted(CASES.glob("*.in.py"))[:6]
     jobs = [Job(path.name, path.read_bytes(), "seed", TARGETS) for path in cases]
     deep = Job("deep.py", MULTITALK + b"X = " + b"(" * 50_000 + b"1" + b")" * 50_000 + b"\n", "seed", TARGETS)
@@ -135,5 +138,5 @@ def test_a_parser_crash_in_a_worker_costs_that_file_alone(monkeypatch: pytest.Mo
     results = runner.rewrite_jobs(jobs, 2)
     reason = death_reason(-signal.SIGSEGV, runner.parse_limits(len(deep.data)))
     assert results[3] == FileResult("deep.py", error=f"{reason}; left untouched")
-    assert [result for result in results if result is not results[3]] == [rewrite_bytes(job) for job in jobs
+    assert [result for result in results if result is not results[3]] == [rewrite_job(job) for job in jobs
                                                                            if job is not deep]

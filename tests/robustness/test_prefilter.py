@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, parse_targets
 from codemod.run import progress
-from codemod.run.process import could_contain_target
+from codemod.prefilter import could_contain_target
 
 DEFAULTS = parse_targets(DEFAULT_TARGETS)
 

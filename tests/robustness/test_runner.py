@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,10 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run import runner
 from codemod.run.cache import ResultCache
-from codemod.run.process import Job, rewrite_bytes, rewrite_candidate, settle_without_parsing
+from codemod.prefilter import settle_without_parsing
+from codemod.rewrite.file import rewrite
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 
 from .conftest import CASES
 
@@ -34,22 +38,22 @@ def _jobs() -> list[Job]:
 
 
 def _uses_workers(jobs: list[Job]) -> bool:
-    return runner._parallel_saving([job for job in jobs if settle_without_parsing(job) is None], 2) > runner.POOL_COST_S
+    return runner._parallel_saving([job for job in jobs if settle_without_parsing(job.path, job.data, job.targets) is None], 2) > runner.POOL_COST_S
 
 
 def test_worker_processes_give_the_results_of_one_process_in_order() -> None:
     jobs = _jobs()
     assert _uses_workers(jobs)
-    assert runner.rewrite_jobs(jobs, 2) == [rewrite_bytes(job) for job in jobs]
+    assert runner.rewrite_jobs(jobs, 2) == [rewrite_job(job) for job in jobs]
 
 
 def test_a_failing_file_is_an_error_of_its_own(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def failing(job: Job) -> FileResult:
-        if job.path == "bad.py":
+    def failing(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
+        if path == "bad.py":
             raise AssertionError("a defect")
-        return rewrite_candidate(job)
+        return rewrite(data, *settings, path=path, **more)
 
-    monkeypatch.setattr(runner, "rewrite_candidate", failing)
+    monkeypatch.setattr(runner, "rewrite", failing)
     data = (CASES / "jan2026.in.py").read_bytes()
     cache = ResultCache(str(tmp_path))
     results = runner.rewrite_jobs([Job("bad.py", data, "seed", TARGETS), Job("good.py", data + b"\n", "seed", TARGETS)],
@@ -64,12 +68,12 @@ def test_a_failing_file_is_an_error_of_its_own(monkeypatch: pytest.MonkeyPatch, 
 def test_a_dying_worker_costs_its_file_alone(death: signal.Signals, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = os.getpid()
 
-    def dying(job: Job) -> FileResult:
-        if os.getpid() != parent and job.path.endswith("jan2026.in.py"):
+    def dying(data: bytes, *settings: Any, path: str, **more: Any) -> FileResult:
+        if os.getpid() != parent and path.endswith("jan2026.in.py"):
             os.kill(os.getpid(), death)
-        return rewrite_candidate(job)
+        return rewrite(data, *settings, path=path, **more)
 
-    monkeypatch.setattr(runner, "rewrite_candidate", dying)
+    monkeypatch.setattr(runner, "rewrite", dying)
     jobs = _jobs()
     assert _uses_workers(jobs)
     results = runner.rewrite_jobs(jobs, 2)
@@ -81,7 +85,7 @@ def test_a_dying_worker_costs_its_file_alone(death: signal.Signals, monkeypatch:
             assert result == FileResult(job.path, error=f"{reason}; left untouched")
             assert reason.startswith(f"{WORKER_DIED} (killed by {death.name}")
         else:
-            assert result == rewrite_bytes(job)
+            assert result == rewrite_job(job)
 
 
 def test_identical_files_are_parsed_once(parsed: Callable[[], list[str]]) -> None:

@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from codemod.run.process import BOM
+from codemod.decoding import BOM
 from tests.runtime.harness.backends import STRICT_FP8
 from tests.runtime.harness.checkouts import CASES, CHECKOUT, Case, Checkouts, load_case, read_source, rewrite, variants
 from tests.runtime.harness.scenarios import SMALL, attention_class, build_models

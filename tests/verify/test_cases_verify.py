@@ -15,7 +15,8 @@ pytest.importorskip("einops", reason="the fixture cases import einops")
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.rewrite.profiles import all_profiles
-from codemod.run.process import Job, rewrite_bytes
+from codemod.run.job import Job
+from tests.jobs import rewrite_job
 from codemod.verify.run import verify_result
 from tests.fixture_cases import Case, cases
 
@@ -36,7 +37,7 @@ def one_cpu_thread() -> object:
 def test_every_path_of_every_rewrite_is_equal_or_the_same_error(tmp_path: Path, case: Case, profile: str) -> None:
     placed = case.place(tmp_path)
     table = case.entry_points
-    result = rewrite_bytes(Job(str(placed), placed.read_bytes(), profile, parse_targets(DEFAULT_TARGETS), table))
+    result = rewrite_job(Job(str(placed), placed.read_bytes(), profile, parse_targets(DEFAULT_TARGETS), table))
     verification = verify_result(result, profile, entry_points=table)
     runs = [(target.class_name, run.path, run.status, run.detail)
             for target in verification.targets for run in target.runs]

@@ -15,8 +15,8 @@ torch = pytest.importorskip("torch", reason="verify runs the modules under torch
 
 from codemod.cli import main
 from codemod.rewrite import profile_names
-from codemod.run.process import rewrite
-from codemod.verify.command import RUNS_CODE_NOTE
+from codemod.rewrite.file import rewrite
+from codemod.cli.verify import RUNS_CODE_NOTE
 from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,16 +6,14 @@ import json
 
 import pytest
 
+from codemod.cli.shared import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR
+from codemod.cli.verify import exit_code
 from codemod.verify.outcome import (
-    EXIT_CLEAN,
-    EXIT_ERROR,
-    EXIT_FAILED,
     FileVerification,
     PathRun,
     Status,
     TargetRuns,
     describe,
-    exit_code,
     not_verified,
     render_json,
     render_text,
@@ -31,8 +29,8 @@ def _file(*statuses: Status, error: str | None = None) -> FileVerification:
     ("statuses", "code"),
     [
         (("equal", "same-error", "unverifiable"), EXIT_CLEAN),
-        (("equal", "differs"), EXIT_FAILED),
-        (("new-error",), EXIT_FAILED),
+        (("equal", "differs"), EXIT_CHANGED),
+        (("new-error",), EXIT_CHANGED),
         ((), EXIT_ERROR),
         (("same-error",), EXIT_ERROR),
         (("unverifiable",), EXIT_ERROR),

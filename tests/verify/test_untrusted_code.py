@@ -1,6 +1,6 @@
 """verify, fix --verify and explain on code that exits, hangs, prints or verifies nothing: a per-file result each.
 
-Each file's code runs in a child process with a time limit (`codemod.model.isolated`); these run the
+Each file's code runs in a child process with a time limit (`codemod.isolation.call_in_fork`); these run the
 commands in this process, as a user's shell runs them, and look at what the run as a whole did.
 """
 
@@ -17,11 +17,11 @@ import pytest
 torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
 from codemod.cli import main
-from codemod.model.isolated import can_isolate
+from codemod.isolation import can_fork
 from codemod.rewrite import profile_names
-from codemod.run.process import rewrite
+from codemod.rewrite.file import rewrite
 
-pytestmark = pytest.mark.skipif(not can_isolate(), reason="needs os.fork")
+pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "fixtures" / "cases" / "port_sdpa.in.py").read_text()  # a bare file: imports nothing unusual
@@ -164,3 +164,39 @@ def test_a_file_that_does_not_import_in_its_checkout_is_verified_on_its_own_and_
     code, out, _ = invoke("verify", "--bare", "--format", "json", str(package / "target.py"))
     files = json.loads(out)["files"]
     assert code == 0 and all(file["verified"] and file["notes"] == [] for file in files)
+
+
+def test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    path = tmp_path / "hangs.py"
+    path.write_text(GOOD + "\nwhile True:\n    pass\n")  # after the loader has copied the source
+    code, _, err = invoke("explain", "--timeout", "2", str(path))
+    assert code == 2 and "did not finish within 2 s" in err
+    assert list(temporary.iterdir()) == []
+
+
+def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(invoke: Invoke, tmp_path: Path) -> None:
+    """As a real August 2025 WanVideoWrapper version: its single-speaker forward miscounts frames (and the
+    multi-speaker class falls through to it), so it runs only on a one-frame video."""
+    path = tmp_path / "miscounts.py"
+    path.write_text(GOOD + (
+        "\n\n_forward = SingleStreamAttention.forward\n\n\n"
+        "def _miscounting(self, x, encoder_hidden_states, shape=None):\n"
+        "    if shape[0] != 1:\n        raise RuntimeError('frames miscounted')\n"
+        "    return _forward(self, x, encoder_hidden_states, shape)\n\n\n"
+        "SingleStreamAttention.forward = _miscounting\n"))
+    code, out, err = invoke("verify", "--format", "json", str(path))
+    assert code == 0, err
+    for file in json.loads(out)["files"]:
+        assert file["verified"]
+        runs = {target["class"]: [(run["path"], run["status"]) for run in target["runs"]] for target in file["targets"]}
+        assert runs == {
+            "SingleStreamAttention": [("single", "same-error"), ("single-1-frame", "equal")],
+            "SingleStreamMultiAttention": [("single", "same-error"), ("two", "equal")],
+        }

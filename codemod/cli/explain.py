@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from codemod.cli import CommandFailed, import_needing_torch
-from codemod.model.shape import DTYPES, REAL, SINGLE, TWO, ForwardPath, Shape
-from codemod.model.isolated import DEFAULT_TIMEOUT
+from codemod.cli.shared import DTYPE_CHOICE, PROFILE_CHOICE, CommandFailed, import_needing_torch
+from codemod.isolation import CODE_WALL_SECONDS
+from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.model.startup import alongside_torch_import
 
 DEFAULT_SIZES = REAL
@@ -67,18 +67,18 @@ class _ErrorsAsJson(click.Command):
 
 @click.command(cls=_ErrorsAsJson)
 @click.argument("path", type=click.Path(path_type=Path))
-@click.option("--profile", "profiles", multiple=True, metavar="NAME",
+@click.option("--profile", "profiles", multiple=True, type=PROFILE_CHOICE, metavar="NAME",
               help="Rewrite to compare with the original; repeatable (default: every profile).")
 @click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in PATH_OF_HUMANS)),
               help="1: single-speaker path, 2: two-speaker path; repeatable (default: both).")
 @_size_options
-@click.option("--dtype", type=click.Choice(sorted(DTYPES)), default=DEFAULT_DTYPE, show_default=True,
+@click.option("--dtype", type=DTYPE_CHOICE, default=DEFAULT_DTYPE, show_default=True,
               help="Activation and weight dtype (fp32 differs: the rotary embedding's x.float() returns x itself).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: a table per run and a verdict line; json: one document.")
 @click.option("--bare", is_flag=True,
               help="Import PATH on its own: its relative imports are stubbed instead of imported from its checkout.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=CODE_WALL_SECONDS, show_default=True,
               metavar="SECONDS", help="Time limit for importing PATH and running its forwards.")
 def explain(
     path: Path, profiles: tuple[str, ...], humans: tuple[str, ...], dtype: str, output_format: str, bare: bool,
@@ -100,10 +100,6 @@ def explain(
     project = Projects().for_file(str(path))
     if isinstance(project, ConfigError):
         raise CommandFailed(str(project))
-    unknown = [name for name in profiles if name not in PROFILE_NAMES]
-    if unknown:
-        raise click.BadParameter(f"unknown profile {unknown[0]!r}; known: {', '.join(PROFILE_NAMES)}",
-                                 param_hint="--profile")
     chosen_profiles = list(dict.fromkeys(profiles)) or list(PROFILE_NAMES)
     chosen_humans = sorted({int(count) for count in humans}) or sorted(PATH_OF_HUMANS)
     shape = Shape(dim=dim, heads=heads, enc_dim=enc_dim, enc_tokens=enc_tokens,
@@ -128,12 +124,11 @@ def explain(
         _explained, analysis.explain_file, path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans],
         shape, dtype, in_checkout=not bare, entry_points=project.entry_points, variants=variants,
     )
-    from codemod.model.isolated import ChildFailed, run_isolated
+    from codemod.isolation import Died, call_in_fork
 
-    try:
-        explanation = run_isolated(work, timeout)
-    except ChildFailed as failure:
-        raise CommandFailed(f"{path}: cannot run its code: {failure}") from failure
+    explanation = call_in_fork(work, timeout)
+    if isinstance(explanation, Died):
+        raise CommandFailed(f"{path}: cannot run its code: {explanation.reason}")
     if isinstance(explanation, str):
         raise CommandFailed(explanation)
     for note in explanation.notes:

@@ -1,18 +1,22 @@
-"""The child process a checkout's code runs in: its result comes back; exits, hangs and stray threads are reasons."""
+"""`call_in_fork`, the child process a checkout's code runs in: its result comes back; exits, hangs and stray
+threads are reasons."""
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
-from codemod.model.isolated import ChildFailed, can_isolate, run_isolated
+from codemod.isolation import Died, call_in_fork, can_fork
 
-pytestmark = pytest.mark.skipif(not can_isolate(), reason="needs os.fork")
+pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
 
 def _value() -> dict[str, int]:
@@ -52,7 +56,7 @@ def _starts_a_process() -> int:
 
 
 def test_the_result_comes_back() -> None:
-    assert run_isolated(_value, 30) == {"answer": 42}
+    assert call_in_fork(_value, 30) == {"answer": 42}
 
 
 @pytest.mark.parametrize(("work", "reason"), [
@@ -63,27 +67,27 @@ def test_the_result_comes_back() -> None:
     (_raises, "ValueError: boom"),
 ])
 def test_what_ends_the_child_is_a_reason(work: object, reason: str) -> None:
-    with pytest.raises(ChildFailed) as failure:
-        run_isolated(work, 30)  # type: ignore[arg-type]
-    assert str(failure.value).startswith(reason)
+    died = call_in_fork(work, 30)  # type: ignore[arg-type]
+    assert isinstance(died, Died) and died.reason.startswith(reason)
 
 
 def test_a_hang_is_killed_at_the_time_limit() -> None:
     started = time.monotonic()
-    with pytest.raises(ChildFailed, match=r"did not finish within 0.5 s"):
-        run_isolated(_hangs, 0.5)
+    died = call_in_fork(_hangs, 0.5)
+    assert isinstance(died, Died) and died.reason.startswith("it did not finish within 0.5 s")
     assert time.monotonic() - started < 10
 
 
 def test_what_the_code_prints_goes_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:
-    assert run_isolated(_prints, 30) == "done"
+    assert call_in_fork(_prints, 30) == "done"
     captured = capfd.readouterr()
     assert captured.out == ""
     assert "Warning: Could not load sageattention" in captured.err and "written to fd 1" in captured.err
 
 
 def test_processes_the_code_started_die_with_it() -> None:
-    pid = run_isolated(_starts_a_process, 30)
+    pid = call_in_fork(_starts_a_process, 30)
+    assert isinstance(pid, int)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -92,3 +96,17 @@ def test_processes_the_code_started_die_with_it() -> None:
             return
         time.sleep(0.05)  # the killed process is the child's, reaped by init: it may take a moment
     pytest.fail(f"process {pid} outlived the child")
+
+
+def _writes_a_temp_file_and_hangs(where: Path) -> None:
+    directory = tempfile.mkdtemp(prefix="contiguify-")
+    (Path(directory) / "copy.py").write_text("source\n")
+    where.write_text(directory)
+    _hangs()
+
+
+def test_temporary_files_of_a_killed_child_are_removed(tmp_path: Path) -> None:
+    where = tmp_path / "where"
+    died = call_in_fork(functools.partial(_writes_a_temp_file_and_hangs, where), 2)
+    assert isinstance(died, Died) and "did not finish" in died.reason
+    assert where.read_text() and not Path(where.read_text()).exists()

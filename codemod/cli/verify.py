@@ -9,15 +9,18 @@ from typing import NamedTuple
 
 import click
 
-from codemod.cli import PROFILE_NAMES, CommandFailed, build_options, import_needing_torch
+from codemod.cli.shared import (
+    DTYPE_CHOICE, EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, PROFILE_CHOICE, CommandFailed, check_targets,
+    import_needing_torch,
+)
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
-from codemod.model.isolated import DEFAULT_TIMEOUT, ChildFailed, run_isolated
+from codemod.isolation import CODE_WALL_SECONDS, Died, call_in_fork
 from codemod.model.startup import alongside_torch_import
 from codemod.results import FileResult
-from codemod.verify.outcome import FileVerification, exit_code, not_verified, render_json, render_text
+from codemod.options import PROFILE_NAMES, Options
+from codemod.verify.outcome import FileVerification, not_verified, render_json, render_text
 
 RUNS_CODE_NOTE = "note: verify imports and runs the code of the files it checks (as pytest does); run it only on code you trust"
-DTYPE_NAMES = ("bf16", "fp16", "fp32")
 
 
 def _verify_module() -> types.ModuleType:
@@ -25,27 +28,26 @@ def _verify_module() -> types.ModuleType:
 
 
 def verify_isolated(rewrites: dict[str, FileResult], device: str, dtype: str, entry_points: Sequence[EntryPoint],
-                    in_checkout: bool = True, timeout: float | None = DEFAULT_TIMEOUT) -> list[FileVerification]:
-    """`verify_rewrites` in a child process with a time limit (see `codemod.model.isolated`); what ends, hangs
+                    in_checkout: bool = True, timeout: float | None = CODE_WALL_SECONDS) -> list[FileVerification]:
+    """`verify_rewrites` in a child process with a time limit (see `codemod.isolation.call_in_fork`); what ends, hangs
     or fails that process is every profile's error for this file."""
     run = _verify_module()
     work = functools.partial(run.verify_rewrites, rewrites, device, dtype, entry_points=entry_points,
                              in_checkout=in_checkout)
-    try:
-        return run_isolated(work, timeout)
-    except ChildFailed as failure:
-        return [FileVerification(result.path, profile, error=f"cannot run its code: {failure}")
+    outcome = call_in_fork(work, timeout)
+    if isinstance(outcome, Died):
+        return [FileVerification(result.path, profile, error=f"cannot run its code: {outcome.reason}")
                 for profile, result in rewrites.items()]
+    return outcome  # type: ignore[no-any-return]
 
 
 def check_device(device: str) -> None:
     """`--device cuda` where torch sees no CUDA device is refused (asked in a child: this process forks)."""
     if device != "cuda":
         return
-    try:
-        available = run_isolated(_verify_module().cuda_available, DEFAULT_TIMEOUT)
-    except ChildFailed as failure:
-        raise CommandFailed(f"--device cuda: cannot ask torch for a CUDA device: {failure}") from failure
+    available = call_in_fork(_verify_module().cuda_available, CODE_WALL_SECONDS)
+    if isinstance(available, Died):
+        raise CommandFailed(f"--device cuda: cannot ask torch for a CUDA device: {available.reason}")
     if not available:
         raise CommandFailed("--device cuda: torch sees no CUDA device here")
 
@@ -64,7 +66,7 @@ def veto_unverified(
             click.echo(RUNS_CODE_NOTE, err=True)
             noted = True
         (verification,) = verify_isolated({profile: result}, device, dtype, entry_points,
-                                          timeout=DEFAULT_TIMEOUT if timeout is None else timeout)
+                                          timeout=CODE_WALL_SECONDS if timeout is None else timeout)
         if verification.error is not None:
             return f"not written: verify could not run it: {verification.error}"
         if verification.failures:
@@ -94,7 +96,7 @@ def rewrite_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequen
 
     found: dict[str, Rewrites] = {}
     for profile in profiles:
-        options = build_options(profile, targets, None, "text", False, 1, False)
+        options = Options(profile=profile, targets=tuple(targets) or None)
         projects = Projects(options)
         for result in run_paths(paths or (".",), options, write=False, progress=False, projects=projects):
             if result.error is None and not result.targets:
@@ -108,10 +110,10 @@ def rewrite_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequen
 
 
 def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequence[str], device: str, dtype: str,
-                 in_checkout: bool = True, timeout: float | None = DEFAULT_TIMEOUT) -> list[FileVerification]:
+                 in_checkout: bool = True, timeout: float | None = CODE_WALL_SECONDS) -> list[FileVerification]:
     """Each file with targets under `paths`, rewritten in memory by each profile and verified, file by file,
     each in a child process (see `verify_isolated`)."""
-    build_options(None, targets, None, "text", False, 1, False)  # bad targets are refused before any work
+    check_targets(targets)  # bad targets are refused before any work
     files, _ = alongside_torch_import(functools.partial(rewrite_paths, paths, profiles, targets), _verify_module)
     check_device(device)
     verifications: list[FileVerification] = []
@@ -129,23 +131,35 @@ def verify_paths(paths: Sequence[str], profiles: Sequence[str], targets: Sequenc
     return verifications
 
 
+def exit_code(files: Sequence[FileVerification], allow_unverified: bool = False) -> int:
+    """2 when a file had an error or is not verified (unless `allow_unverified`), else 1 when a run differs or
+    raises anew, else 0."""
+    if any(file.error is not None for file in files):
+        return EXIT_ERROR
+    if not allow_unverified and not_verified(files):
+        return EXIT_ERROR
+    if any(file.failures for file in files):
+        return EXIT_CHANGED
+    return EXIT_CLEAN
+
+
 @click.command()
 @click.argument("paths", nargs=-1, type=str)
-@click.option("--profile", "profiles", multiple=True, type=click.Choice(PROFILE_NAMES),
+@click.option("--profile", "profiles", multiple=True, type=PROFILE_CHOICE,
               help="Rewrite to verify; repeatable (default: every profile).")
 @click.option("--target", "targets", multiple=True, metavar="CLASS.METHOD",
               help="Method to verify; repeatable; shell wildcards allowed. Replaces the default targets.")
 @click.option("--device", type=click.Choice(("cpu", "cuda")), default="cpu", show_default=True,
               help="Where the forwards run; on cuda the installed kernels run and the device is synchronised "
                    "after each kernel call, so a fault names its call and line.")
-@click.option("--dtype", type=click.Choice(DTYPE_NAMES), default=None,
+@click.option("--dtype", type=DTYPE_CHOICE, default=None,
               help="Weights and inputs (default: fp32 on cpu, bf16 on cuda).")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: a line per target and path; json: one document.")
 @click.option("--bare", is_flag=True,
               help="Import each file on its own: its relative imports are stubbed instead of imported from its "
                    "checkout.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_TIMEOUT, show_default=True,
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=CODE_WALL_SECONDS, show_default=True,
               metavar="SECONDS", help="Time limit per file (imports and runs); a file over it is an error.")
 @click.option("--allow-unverified", is_flag=True,
               help="Exit 0 even when a file verified nothing (every path same-error or unverifiable); said per file.")

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import click
 
-from codemod.cli import _common_options, _finish, _warn, build_options
+from codemod.cli.check import finish, run_options
+from codemod.cli.shared import warn
 from codemod.config import Projects
 from codemod.options import Options
 from codemod.results import FileResult
@@ -21,7 +22,7 @@ def revert_paths(paths: Sequence[str], options: Options, projects: Projects) -> 
     results: list[FileResult] = []
     sources: dict[str, Source] = {}
     seen: set[tuple[int, int]] = set()
-    for candidate in iter_candidates(paths, projects, follow_links=options.follow_links, on_warning=_warn):
+    for candidate in iter_candidates(paths, projects, follow_links=options.follow_links, on_warning=warn):
         project = candidate.project
         if candidate.problem is not None or project is None:
             results.append(FileResult(candidate.path, error=candidate.problem))
@@ -46,17 +47,13 @@ def revert_paths(paths: Sequence[str], options: Options, projects: Projects) -> 
 
 
 @click.command()
-@_common_options
-def revert(paths: tuple[str, ...], profile: str | None, targets: tuple[str, ...], strict: bool | None,
-           output_format: str, color: bool | None, jobs: int | None, no_cache: bool, follow_links: bool,
-           max_file_size: int | None) -> None:
+@run_options
+def revert(paths: tuple[str, ...], options: Options) -> None:
     """Remove the `.contiguous()` calls fix inserts at the profile's sites, so that the files are upstream's again
     (before `git pull`; then run fix). A call at one of those sites is removed even if you wrote it yourself;
     your calls elsewhere stay. Exit 0: done (or nothing to do), 2: errors. -j and --no-cache have no effect."""
-    options = build_options(profile, targets, strict, output_format, color, jobs, no_cache, follow_links,
-                            max_file_size)
     if "-" in paths:
         raise click.UsageError("revert rewrites files in place: '-' (standard input) is not accepted")
     projects = Projects(options)
     results = revert_paths(paths or (".",), options, projects)
-    raise SystemExit(_finish(results, options, projects, wrote=True, changed_is_failure=False, reverted=True))
+    raise SystemExit(finish(results, options, projects, wrote=True, changed_is_failure=False, reverted=True))

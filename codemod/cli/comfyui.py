@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
-from codemod.cli import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, PROFILE_NAMES, CommandFailed
+from codemod.cli.shared import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, PROFILE_CHOICE, CommandFailed
 from codemod.options import Options
+from codemod.rewrite import DEFAULT_PROFILE
 
 DIRECTORY = click.argument("directory", metavar="COMFYUI_DIR", type=click.Path(file_okay=False))
 
@@ -17,7 +18,7 @@ def comfyui() -> None:
 
 @comfyui.command()
 @DIRECTORY
-@click.option("--profile", type=click.Choice(PROFILE_NAMES), default="seed", show_default=True,
+@click.option("--profile", type=PROFILE_CHOICE, default=DEFAULT_PROFILE, show_default=True,
               help="Which sites the hook rewrites.")
 def install(directory: str, profile: str) -> None:
     """Write custom_nodes/contiguify/, whose prestartup script installs the import hook (no nodes)."""
@@ -55,7 +56,7 @@ def uninstall(directory: str) -> None:
 
 @comfyui.command()
 @DIRECTORY
-@click.option("--profile", type=click.Choice(PROFILE_NAMES), default=None,
+@click.option("--profile", type=PROFILE_CHOICE, default=None,
               help="Judge the files with this profile (default: the installed hook's, else each file's settings).")
 def status(directory: str, profile: str | None) -> None:
     """List the tree's target files (custom nodes and core), fixed on disk or not, and the hook.
