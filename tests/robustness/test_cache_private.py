@@ -21,8 +21,8 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import cache as cache_module
 from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
-
 from tests.jobs import rewrite_job
+
 from .conftest import CASES, Outcome, seed_rewrite
 
 Cli = Callable[..., Outcome]
