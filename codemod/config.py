@@ -18,6 +18,7 @@ from typing import Any
 from codemod.match.entry_points import EntryPoint, entry_point_from_config, with_builtins
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
 from codemod.options import DEFAULT_MAX_FILE_SIZE, PROFILE_NAMES, Options
+from codemod.rewrite import DEFAULT_PROFILE
 
 PYPROJECT = "pyproject.toml"
 REPOSITORY_MARKER = ".git"  # a directory, or a file in a worktree or submodule
@@ -201,7 +202,7 @@ class Projects:
         project = Project(
             root=root,
             pyproject=pyproject,
-            profile=options.profile or table.get("profile", "seed"),
+            profile=options.profile or table.get("profile", DEFAULT_PROFILE),
             targets=parse_targets(DEFAULT_TARGETS if texts is None else texts),
             targets_given=texts is not None,
             strict=options.strict if options.strict is not None else table.get("strict", False),

@@ -34,7 +34,7 @@ from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
 
 SEED = 0
 UNLOADED = "all"  # the path name of a run that could not start because the file did not import
-ONE_FRAME = "1-frame"  # suffix of a path run on one latent frame, tried when no path compared equal
+ONE_FRAME = "1-frame"  # suffix of a path run on one latent frame, tried when the original raised on every path
 
 
 class KernelFault(RuntimeError):
@@ -160,11 +160,12 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
     if reason is not None:
         return unverifiable(f"cannot drive it: {reason}")
     runs: list[list[PathRun]] = [[] for _ in modules[1:]]
-    for path in paths(classes[0]):
-        _run_path(modules, classes, path, path.name, shape, device, dtype, entry_points, runs)
-    if not any(run.status == "equal" for found_runs in runs for run in found_runs):
-        # Upstream code that miscounts frames (a real August 2025 version's single-speaker forward) still runs
-        # on one latent frame: the same statements, each rewritten site included, on a video of one frame.
+    originals = [_run_path(modules, classes, path, path.name, shape, device, dtype, entry_points, runs)
+                 for path in paths(classes[0])]
+    if originals and all(isinstance(outcome, BaseException) for outcome in originals):
+        # The original raised on every path. Upstream code that miscounts frames (a real August 2025 version's
+        # single-speaker forward) still runs on one latent frame: the same statements, each rewritten site
+        # included, on a video of one frame.
         one_frame = dataclasses.replace(shape, frames=1)
         _run_path(modules, classes, SINGLE, f"{SINGLE.name}-{ONE_FRAME}", one_frame, device, dtype, entry_points,
                   runs)
@@ -173,8 +174,10 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
 
 def _run_path(modules: Sequence[types.ModuleType], classes: Sequence[type[torch.nn.Module]], path: ForwardPath,
               name: str, shape: Shape, device: torch.device, dtype: torch.dtype, entry_points: Sequence[EntryPoint],
-              runs: list[list[PathRun]]) -> None:
-    """One path, original against each rewrite: a `PathRun` called `name` appended to each of `runs`."""
+              runs: list[list[PathRun]]) -> torch.Tensor | BaseException | None:
+    """One path, original against each rewrite: a `PathRun` called `name` appended to each of `runs`.
+
+    Returns what the original returned or raised (None when the classes could not be built)."""
     try:
         models = [build(cls, shape, device, dtype, seed=SEED) for cls in classes]
         for model in models[1:]:
@@ -182,7 +185,7 @@ def _run_path(modules: Sequence[types.ModuleType], classes: Sequence[type[torch.
     except (BuildError, RuntimeError) as error:
         for found_runs in runs:
             found_runs.append(PathRun(name, "unverifiable", f"cannot construct it: {error}"))
-        return
+        return None
     inputs = forward_inputs(shape, path, dtype, device, seed=SEED)
     outcomes: list[torch.Tensor | BaseException] = []
     for module, model in zip(modules, models):
@@ -190,6 +193,7 @@ def _run_path(modules: Sequence[types.ModuleType], classes: Sequence[type[torch.
             outcomes.append(_attempt(functools.partial(run_forward, model, inputs.clone())))
     for found_runs, module, outcome in zip(runs, modules[1:], outcomes[1:]):
         found_runs.append(compare(name, outcomes[0], outcome, modules[0].__file__, module.__file__))
+    return outcomes[0]
 
 
 def verify_rewrites(rewrites: Mapping[str, FileResult], device: str = "cpu", dtype: str = "fp32",

@@ -44,3 +44,4 @@ def test_every_path_of_every_rewrite_is_equal_or_the_same_error(tmp_path: Path, 
     assert verification.error is None and runs, verification
     assert [run for run in runs if run[2] not in PASSING] == []
     assert {path for _, path, _, _ in runs} == {"single", "two"}
+    assert verification.unverified is None, verification  # every target has a path that ran and compared equal

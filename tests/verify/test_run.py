@@ -81,21 +81,26 @@ def test_a_new_error_names_type_message_and_line(tmp_path: Path) -> None:
 
 
 def test_the_same_error_on_both_sides_is_same_error(tmp_path: Path) -> None:
+    """The original raises on every path, so the single-speaker path runs once more on one frame (see
+    `test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame`), raising the same there."""
     old = new = _single("return self.proj(x[:, :, :3])")
-    ((path, status, detail),) = _verify(tmp_path, old, new)
-    assert (path, status) == ("single", "same-error") and detail.startswith("RuntimeError: mat1 and mat2 shapes")
+    runs = _verify(tmp_path, old, new)
+    assert [(path, status) for path, status, _ in runs] == [("single", "same-error"), ("single-1-frame", "same-error")]
+    assert all(detail.startswith("RuntimeError: mat1 and mat2 shapes") for _, _, detail in runs)
 
 
 def test_another_error_is_a_new_error_naming_both(tmp_path: Path) -> None:
     old, new = _single("raise KeyError('a')"), _single("raise ValueError('b')")
     assert _verify(tmp_path, old, new) == [
-        ("single", "new-error", "ValueError: b (line 11); the original raised KeyError: 'a' (line 11)")]
+        (path, "new-error", "ValueError: b (line 11); the original raised KeyError: 'a' (line 11)")
+        for path in ("single", "single-1-frame")]
 
 
 def test_a_rewrite_that_stops_raising_differs(tmp_path: Path) -> None:
     old, new = _single("raise KeyError('a')"), _single("return self.proj(x)")
     assert _verify(tmp_path, old, new) == [
-        ("single", "differs", "the original raised KeyError: 'a' (line 11); the rewrite did not")]
+        (path, "differs", "the original raised KeyError: 'a' (line 11); the rewrite did not")
+        for path in ("single", "single-1-frame")]
 
 
 def test_nan_outputs_with_the_same_bits_are_equal(tmp_path: Path) -> None:
