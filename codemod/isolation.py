@@ -173,7 +173,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _quiet() -> None:
     """Native code that fails (an allocator out of memory) writes to file descriptor 2 itself: that goes to
-    /dev/null, since the call's result or `Died` says what happened."""
+    /dev/null where the call's result or `Died` says what happened."""
     faulthandler = sys.modules.get("faulthandler")
     if faulthandler is not None:
         faulthandler.disable()  # a test runner's, which would print this worker's crash as its own
@@ -184,7 +184,7 @@ def _quiet() -> None:
 
 
 def _serve(connection: Connection, inherited: Sequence[Connection], function: Callable[[A], R],
-           parent: int) -> None:
+           parent: int, quiet: bool) -> None:
     """A worker: (argument, limits) in, result or `Died` out, until it is sent None or its parent goes."""
     import signal
 
@@ -193,7 +193,8 @@ def _serve(connection: Connection, inherited: Sequence[Connection], function: Ca
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle: it stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _quiet()
+    if quiet:
+        _quiet()
     sys.setrecursionlimit(RECURSION_LIMIT)
     unlimited = Limits()
     while True:
@@ -243,15 +244,19 @@ class _Running(NamedTuple):
 
 
 class Pool(Generic[A, R]):
-    """Up to `workers` worker processes for `function`, each holding one call at a time."""
+    """Up to `workers` worker processes for `function`, each holding one call at a time.
 
-    def __init__(self, function: Callable[[A], R], workers: int) -> None:
+    `quiet`: the workers' standard error goes to /dev/null (for work whose failures the results tell).
+    """
+
+    def __init__(self, function: Callable[[A], R], workers: int, *, quiet: bool = False) -> None:
         import multiprocessing
 
         self._forks = "fork" in multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context("fork") if self._forks else multiprocessing.get_context("spawn")
         self.function = function
         self.workers = max(1, workers)
+        self.quiet = quiet
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
 
@@ -259,7 +264,7 @@ class Pool(Generic[A, R]):
         connection, child_end = self._context.Pipe()
         # Forked, the child holds every open pipe end; spawned, it holds only its own.
         inherited = [worker.connection for worker in self._all] + [connection] if self._forks else []
-        process = self._context.Process(target=_serve, args=(child_end, inherited, self.function, os.getpid()),
+        process = self._context.Process(target=_serve, args=(child_end, inherited, self.function, os.getpid(), self.quiet),
                                         daemon=True, name="contiguify-worker")
         process.start()
         child_end.close()  # the worker's end stays open there alone: its death reads as end of file here

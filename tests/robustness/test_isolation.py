@@ -10,6 +10,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,11 +45,22 @@ def _contiguify(*args: str, cwd: Path, address_space: int | None = None, timeout
         if address_space is not None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    process = subprocess.Popen([sys.executable, "-m", "codemod", *args], cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, preexec_fn=limit)
-    out, err = process.communicate(timeout=timeout)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # of every process waited for: the run's workers too
-    return Finished(process.returncode, out.decode(), err.decode(), usage.ru_maxrss * 1024)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen([sys.executable, "-m", "codemod", *args], cwd=cwd, stdout=out, stderr=err,
+                                   preexec_fn=limit)
+        deadline = time.monotonic() + timeout
+        while True:  # wait4: the usage of this run alone, its workers included (they are waited for)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"contiguify {' '.join(args)} ran past {timeout} s")
+            time.sleep(0.02)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Finished(process.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss * 1024)
 
 
 def _elif_chain(branches: int) -> bytes:
