@@ -164,7 +164,7 @@ def _memory_words(limits: Limits) -> str:
     return "no limit was set" if limits.memory is None else f"the limit for it is {limits.memory // MIB:,} MiB"
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to kill this process when its parent dies; exit now if the parent is already gone."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -195,7 +195,7 @@ def _serve(connection: Connection, inherited: Sequence[Connection], function: Ca
 
     for other in inherited:  # the parent's ends of every pipe: held here, they would hide the parent's exit
         other.close()
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle: it stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if quiet:
@@ -378,7 +378,7 @@ def _forked_child(work: Callable[[], object], write_end: int, scratch: str, pare
     """
     try:
         os.setpgid(0, 0)
-        _die_with_parent(parent)
+        die_with_parent(parent)
         tempfile.tempdir = scratch
         os.dup2(2, 1)  # what the imported code prints goes to stderr, by file descriptor and by sys.stdout
         sys.stdout = sys.stderr

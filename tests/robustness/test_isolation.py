@@ -274,3 +274,27 @@ def test_workers_die_with_the_run(death: signal.Signals, tmp_path: Path) -> None
         for pid in _session(run.pid):
             os.kill(pid, signal.SIGKILL)
         run.wait()
+
+
+KILLED_WHILE_IMPORTING = """
+import functools, os, signal, time
+from codemod.model.startup import alongside_torch_import
+
+def importer():
+    time.sleep(0.5)  # the forked rewrite is running
+    os.kill(os.getpid(), signal.SIGKILL)
+
+alongside_torch_import(functools.partial(time.sleep, 1), importer)
+"""
+
+
+@linux_only
+def test_the_rewrite_beside_torchs_import_dies_with_the_run() -> None:
+    """explain and verify rewrite in a forked process while torch imports: killed then, the run leaves none."""
+    run = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_IMPORTING], start_new_session=True)
+    try:
+        assert run.wait(timeout=60) == -signal.SIGKILL
+        assert _poll(lambda: not _session(run.pid), 10), f"still alive: {_session(run.pid)}"
+    finally:
+        for pid in _session(run.pid):
+            os.kill(pid, signal.SIGKILL)
