@@ -136,7 +136,7 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
         try:
             outcome[0] = function(argument)
         except RecursionError:
-            outcome[0] = Died(f"too deeply nested: over Python's recursion limit of {RECURSION_LIMIT:,}")
+            outcome[0] = Died(f"too deeply nested: over Python's recursion limit of {sys.getrecursionlimit():,}")
         except MemoryError:
             outcome[0] = Died(f"ran out of memory: {_memory_words(limits)}")
         except BaseException as error:  # noqa: BLE001 - one call's failure is its result
@@ -146,8 +146,13 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
     try:
         thread = threading.Thread(target=call, name="isolated-call")
         thread.start()
-    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do
-        call()
+    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do,
+        limit = sys.getrecursionlimit()  # with Python's usual limit, which its 8 MiB hold
+        sys.setrecursionlimit(1000)
+        try:
+            call()
+        finally:
+            sys.setrecursionlimit(limit)
         return outcome[0]  # type: ignore[no-any-return]
     finally:
         threading.stack_size(previous)
