@@ -136,7 +136,7 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
         try:
             outcome[0] = function(argument)
         except RecursionError:
-            outcome[0] = Died(f"too deeply nested: over Python's recursion limit of {RECURSION_LIMIT:,}")
+            outcome[0] = Died(f"too deeply nested: over Python's recursion limit of {sys.getrecursionlimit():,}")
         except MemoryError:
             outcome[0] = Died(f"ran out of memory: {_memory_words(limits)}")
         except BaseException as error:  # noqa: BLE001 - one call's failure is its result
@@ -146,8 +146,13 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
     try:
         thread = threading.Thread(target=call, name="isolated-call")
         thread.start()
-    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do
-        call()
+    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do,
+        limit = sys.getrecursionlimit()  # with Python's usual limit, which its 8 MiB hold
+        sys.setrecursionlimit(1000)
+        try:
+            call()
+        finally:
+            sys.setrecursionlimit(limit)
         return outcome[0]  # type: ignore[no-any-return]
     finally:
         threading.stack_size(previous)
@@ -159,7 +164,7 @@ def _memory_words(limits: Limits) -> str:
     return "no limit was set" if limits.memory is None else f"the limit for it is {limits.memory // MIB:,} MiB"
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to kill this process when its parent dies; exit now if the parent is already gone."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -190,7 +195,7 @@ def _serve(connection: Connection, inherited: Sequence[Connection], function: Ca
 
     for other in inherited:  # the parent's ends of every pipe: held here, they would hide the parent's exit
         other.close()
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle: it stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if quiet:
@@ -373,7 +378,7 @@ def _forked_child(work: Callable[[], object], write_end: int, scratch: str, pare
     """
     try:
         os.setpgid(0, 0)
-        _die_with_parent(parent)
+        die_with_parent(parent)
         tempfile.tempdir = scratch
         os.dup2(2, 1)  # what the imported code prints goes to stderr, by file descriptor and by sys.stdout
         sys.stdout = sys.stderr

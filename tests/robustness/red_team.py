@@ -32,6 +32,7 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     )),
     3: ("workers outlive the run", (
         f"{HERE}/test_isolation.py::test_workers_die_with_the_run",
+        f"{HERE}/test_isolation.py::test_the_rewrite_beside_torchs_import_dies_with_the_run",
     )),
     4: ("deeply nested TOML crashes the whole run", tuple(
         f"{MALFORMED}[{command}-{case}]" for command in ("check", "fix")

@@ -210,6 +210,23 @@ def test_a_call_that_fails_in_any_way_is_a_value(how: str, limits: Limits, reaso
     assert call_isolated(_crash, how, limits) == reason
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the patch reaches the worker through fork")
+def test_without_room_for_a_large_stack_the_call_runs_under_pythons_usual_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under a `ulimit -v` too small for the 256 MiB stack the thread cannot start: the worker's own thread
+    runs the call, with a recursion limit its 8 MiB of stack hold."""
+    import threading
+
+    def no_room(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_room)
+    assert call_isolated(_crash, "fine", Limits()) == "fine"
+    assert call_isolated(_crash, "recursion", Limits()) == Died(
+        "too deeply nested: over Python's recursion limit of 1,000")
+
+
 # Item 3.
 def _session(session: int) -> list[int]:
     """Processes of a session, read from /proc."""
@@ -257,3 +274,27 @@ def test_workers_die_with_the_run(death: signal.Signals, tmp_path: Path) -> None
         for pid in _session(run.pid):
             os.kill(pid, signal.SIGKILL)
         run.wait()
+
+
+KILLED_WHILE_IMPORTING = """
+import functools, os, signal, time
+from codemod.model.startup import alongside_torch_import
+
+def importer():
+    time.sleep(0.5)  # the forked rewrite is running
+    os.kill(os.getpid(), signal.SIGKILL)
+
+alongside_torch_import(functools.partial(time.sleep, 1), importer)
+"""
+
+
+@linux_only
+def test_the_rewrite_beside_torchs_import_dies_with_the_run() -> None:
+    """explain and verify rewrite in a forked process while torch imports: killed then, the run leaves none."""
+    run = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_IMPORTING], start_new_session=True)
+    try:
+        assert run.wait(timeout=60) == -signal.SIGKILL
+        assert _poll(lambda: not _session(run.pid), 10), f"still alive: {_session(run.pid)}"
+    finally:
+        for pid in _session(run.pid):
+            os.kill(pid, signal.SIGKILL)
