@@ -1,7 +1,8 @@
 """How fast `contiguify check` is on a checkout-sized tree and on a large tree, next to ruff; and what
 one large or deeply nested target file costs in time and memory.
 
-    python benchmarks/speed.py [--repeat N] [--large PATH] [--skip-large] [--sizes MB,MB,...] [--only-files]
+    python benchmarks/speed.py [--repeat N] [--checkout PATH] [--large PATH] [--skip-large] [--sizes MB,MB,...]
+                               [--only-files]
 
 Tree (a) is built in a temporary directory to the size of a ComfyUI-WanVideoWrapper checkout
 (145 files, about 40k lines): the fixture `multitalk.py` with its package, a large module that
@@ -11,7 +12,10 @@ interpreter's site-packages unless `--large` names another.
 
 Every timing is the whole command as a user runs it (interpreter start included), the median of
 `--repeat` runs, with the minimum beside it. "first" runs each start from an empty result cache,
-"repeated" runs share one that an earlier run filled. ruff runs as `ruff check --select E9 --no-cache`.
+"repeated" runs share one that an earlier run filled. ruff runs as `ruff check --select E9 --no-cache`,
+in the same run; each contiguify row gives its ratio to ruff. Beside the wall time, each row has the
+CPU time (user + system, of the command and its worker processes): on a machine loaded by other work,
+the wall time is the machine's, the CPU time the command's. `--checkout` adds a real checkout (r).
 PYTHONDONTWRITEBYTECODE is cleared for the timed commands: an installed package has its bytecode
 compiled, and a run that compiles every module of its own measures the compiler.
 
@@ -135,27 +139,49 @@ def environment(**extra: str) -> dict[str, str]:
     return {**variables, **extra}
 
 
+class Times(NamedTuple):
+    """Per run: wall seconds, and CPU seconds (user + system) of the command and every process it waited for."""
+
+    wall: list[float]
+    cpu: list[float]
+
+
 def timed(
     label: str, command: Sequence[str], repeat: int, progress: Progress,
     before: Callable[[], dict[str, str]] | None = None,
-) -> list[float]:
-    """Wall times of `repeat` runs; `before` prepares each run and returns its environment."""
-    times = []
+) -> Times:
+    """Wall and CPU times of `repeat` runs; `before` prepares each run and returns its environment.
+
+    CPU time comes from `wait4` (the command's and its children's): on a machine that other work
+    loads, it moves far less than the wall time does.
+    """
+    times = Times([], [])
     for number in range(repeat):
         variables = before() if before is not None else environment()
         progress.show(f"{label} {number + 1}/{repeat}")
         start = time.perf_counter()
-        finished = subprocess.run(command, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=variables)
-        times.append(time.perf_counter() - start)
-        if finished.returncode not in (0, 1, 2):
-            raise SystemExit(f"{label}: exit {finished.returncode}\n{finished.stderr.decode(errors='replace')}")
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=variables)
+        assert child.stderr is not None
+        errors = child.stderr.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        times.wall.append(time.perf_counter() - start)
+        times.cpu.append(usage.ru_utime + usage.ru_stime)
+        child.stderr.close()
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1, 2):
+            raise SystemExit(f"{label}: exit {code}\n{errors.decode(errors='replace')}")
     return times
 
 
-def row(label: str, times: Sequence[float], files: int, lines: int) -> str:
-    median = statistics.median(times)
-    return (f"  {label:<34} {median:8.3f} s  (min {min(times):.3f})  "
-            f"{files / median:10,.0f} files/s  {lines / median:12,.0f} lines/s")
+def row(label: str, times: Times, files: int, lines: int, peer: Times | None = None) -> str:
+    median = statistics.median(times.wall)
+    cpu = statistics.median(times.cpu)
+    ratio = ""
+    if peer is not None:
+        ratio = (f"  {median / statistics.median(peer.wall):5.1f}x ruff's wall, "
+                 f"{cpu / statistics.median(peer.cpu):5.1f}x its CPU")
+    return (f"  {label:<34} {median:8.3f} s  (min {min(times.wall):.3f})  CPU {cpu:6.3f} s  "
+            f"{files / median:10,.0f} files/s  {lines / median:12,.0f} lines/s{ratio}")
 
 
 class CacheDirs:
@@ -174,29 +200,32 @@ class CacheDirs:
 
 
 def bench_tree(name: str, tree: Path, repeat: int, caches: CacheDirs, progress: Progress) -> list[str]:
+    """`check` of a whole tree, from an empty result cache and from a filled one, and ruff on it in the same run."""
     files, lines = count_tree(tree)
     check = [*contiguify_command(), "check", str(tree)]
     lines_out = [f"({name}) {tree}: {files:,} files, {lines:,} lines"]
     timed(f"{name} warm-up", check, 1, progress, caches.shared)  # page cache, and the shared result cache
     ruff = ruff_command()
+    peer = None
     if ruff is not None:
         timed(f"{name} ruff warm-up", [*ruff, str(tree)], 1, progress)
+        peer = timed(f"{name} ruff", [*ruff, str(tree)], repeat, progress)
     lines_out.append(row("contiguify check, first run", timed(f"{name} first", check, repeat, progress, caches.fresh),
-                         files, lines))
+                         files, lines, peer))
     lines_out.append(row("contiguify check, repeated run",
-                         timed(f"{name} repeated", check, repeat, progress, caches.shared), files, lines))
-    if ruff is not None:
-        lines_out.append(row("ruff check --select E9 --no-cache", timed(f"{name} ruff", [*ruff, str(tree)], repeat,
-                                                                        progress), files, lines))
+                         timed(f"{name} repeated", check, repeat, progress, caches.shared), files, lines, peer))
+    if peer is not None:
+        lines_out.append(row("ruff check --select E9 --no-cache", peer, files, lines))
     else:
-        lines_out.append("  ruff: not installed")
+        lines_out.append("  ruff: not installed (pip install ruff)")
     return lines_out
 
 
 def bench_start(repeat: int, progress: Progress) -> str:
     """The floor under every contiguify run: starting this interpreter, with its site packages."""
     times = timed("interpreter start", [sys.executable, "-c", "pass"], repeat, progress)
-    return f"python -c pass (interpreter start): {statistics.median(times):.3f} s (min {min(times):.3f})"
+    return (f"python -c pass (interpreter start): {statistics.median(times.wall):.3f} s (min {min(times.wall):.3f}, "
+            f"CPU {statistics.median(times.cpu):.3f} s)")
 
 
 def bench_one_file(tree: Path, repeat: int, caches: CacheDirs, progress: Progress, scratch: Path) -> list[str]:
@@ -298,6 +327,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="runs per timing (default 10)")
     parser.add_argument("--large", type=Path, default=Path(sysconfig.get_paths()["purelib"]),
                         help="the large tree (default: this interpreter's site-packages)")
+    parser.add_argument("--checkout", type=Path, action="append", default=[],
+                        help="also time this real checkout (repeatable), e.g. a ComfyUI-WanVideoWrapper clone")
     parser.add_argument("--skip-large", action="store_true", help="time tree (a) only")
     parser.add_argument("--sizes", default="0.25,0.5,1,2,4",
                         help="sizes in MB of the large target files (default 0.25,0.5,1,2,4)")
@@ -320,6 +351,8 @@ def main() -> None:
             tree = build_checkout(base / "ComfyUI-WanVideoWrapper")
             report += bench_tree("a", tree, arguments.repeat, caches, progress)
             report += bench_one_file(tree, arguments.repeat, caches, progress, base)
+            for number, checkout in enumerate(arguments.checkout, start=1):
+                report += bench_tree(f"r{number}", checkout, arguments.repeat, caches, progress)
             if not arguments.skip_large:
                 report += bench_tree("b", arguments.large, max(3, arguments.repeat // 3), caches, progress)
         report += bench_files(sizes, base, caches, progress)

@@ -4,29 +4,124 @@ A file's *project root* is the directory of the nearest `pyproject.toml` at or a
 file holds, up to its repository's root (the nearest directory holding `.git`): a `pyproject.toml`
 above the repository is never read, as ruff and pre-commit do (anyone can write `/tmp/pyproject.toml`).
 Without one, the root is the repository's root, else the working directory. `exclude` patterns and
-path-qualified targets are relative to it. The command line wins over the file.
+path-qualified targets are relative to it. The command line wins over the file. Every key's schema
+is checked here, the `[[tool.contiguify.entry-points]]` tables' included.
 """
 
 from __future__ import annotations
 
+import builtins
 import fnmatch
 import os
+import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codemod.match.entry_points import EntryPoint, entry_point_from_config, with_builtins
+from codemod.match.entry_points import LAYOUTS, TENSOR_NAMES, TENSOR_OPERATIONS, EntryPoint, Layout, with_builtins
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
 from codemod.options import DEFAULT_MAX_FILE_SIZE, PROFILE_NAMES, Options
+from codemod.repository import holds_repository
+from codemod.rewrite import DEFAULT_PROFILE
 
 PYPROJECT = "pyproject.toml"
-REPOSITORY_MARKER = ".git"  # a directory, or a file in a worktree or submodule
 STDIN = "-"
 # Real pyproject.toml files are a few KiB; a larger one is refused before it is read.
 MAX_PYPROJECT_SIZE = 1024 * 1024
 KNOWN_KEYS: dict[str, type] = {
     "targets": list, "profile": str, "strict": bool, "exclude": list, "max-file-size": int, "entry-points": list,
 }
+
+
+# A dotted name as written at a call site, each part an identifier or a shell pattern over one.
+_PART = r"(?:[\w*?]|\[!?[^]\s.]+\])+"  # identifier characters, `*`, `?`, `[set]`
+_NAME_PATTERN = re.compile(rf"{_PART}(?:\.{_PART})*")
+# The keys of one `[[tool.contiguify.entry-points]]` table; `names` and `layout` are required.
+CONFIG_KEYS = ("names", "layout", "keywords", "packed", "layout-if", "reads-strides", "label", "example")
+
+
+def _strings(value: object, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{key} must be a string or an array of strings")
+    return tuple(value)
+
+
+def _layout(value: object, key: str) -> Layout:
+    if value not in LAYOUTS:
+        raise ValueError(f"{key} must be one of {', '.join(repr(layout) for layout in LAYOUTS)}, not {value!r}")
+    return value
+
+
+def _flag(table: Mapping[str, object], key: str) -> bool:
+    value = table.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false")
+    return value
+
+
+def _not_attention(last_part: str) -> str | None:
+    """What a name's last part (a shell pattern) matches that is never attention: a tensor operation or a builtin."""
+    for word in sorted(TENSOR_OPERATIONS):
+        if fnmatch.fnmatchcase(word, last_part):
+            return f"the tensor operation `{word}`"
+    for word in sorted(dir(builtins)):
+        if fnmatch.fnmatchcase(word, last_part):
+            return f"the builtin `{word}`"
+    return None
+
+
+def entry_point_from_config(table: Mapping[str, object]) -> EntryPoint:
+    """One user entry point from its `[[tool.contiguify.entry-points]]` table; ValueError names the bad key.
+
+    >>> entry_point_from_config({"names": ["my_attention"], "layout": "B H L D"}).example
+    'x = my_attention(q, k, v)'
+    """
+    unknown = [key for key in table if key not in CONFIG_KEYS]
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]} (known: {', '.join(CONFIG_KEYS)})")
+    if "names" not in table or "layout" not in table:
+        raise ValueError("names and layout are required")
+    names = _strings(table["names"], "names")
+    if not names:
+        raise ValueError("names must name at least one function")
+    for name in names:
+        if not _NAME_PATTERN.fullmatch(name):
+            raise ValueError(f"names: {name!r} is not a dotted name (shell wildcards allowed)")
+        if name.split(".", 1)[0] == "self":
+            raise ValueError(f"names: {name!r}: a method of self is never an entry point")
+        if not re.search(r"\w", re.sub(r"\[[^]]*\]", "", name.rsplit(".", 1)[-1])):
+            raise ValueError(f"names: {name!r}: its last part must name the function (wildcards alone match any)")
+        refused = _not_attention(name.rsplit(".", 1)[-1])
+        if refused is not None:
+            raise ValueError(f"names: {name!r} matches {refused}, which is never an attention kernel")
+    packed = _flag(table, "packed")
+    default_keywords = ("qkv",) if packed else TENSOR_NAMES
+    keywords = _strings(table.get("keywords", list(default_keywords)), "keywords")
+    if any(not keyword.isidentifier() for keyword in keywords):
+        raise ValueError("keywords must be parameter names")
+    if keywords and len(keywords) != (1 if packed else 3):
+        raise ValueError("keywords must name q, k and v (three names), or the list when packed (one), or be empty")
+    conditions = table.get("layout-if", [])
+    if not isinstance(conditions, list) or not all(isinstance(item, dict) for item in conditions):
+        raise ValueError("layout-if must be an array of tables {keyword, value, layout}")
+    layout_if: list[tuple[str, object, Layout]] = []
+    for condition in conditions:
+        if set(condition) != {"keyword", "value", "layout"} or not isinstance(condition["keyword"], str):
+            raise ValueError("layout-if: each table needs exactly keyword (a string), value and layout")
+        if not isinstance(condition["value"], (str, int, float, bool)):
+            raise ValueError("layout-if.value must be a string, number or boolean: a literal the call passes")
+        layout_if.append((condition["keyword"], condition["value"], _layout(condition["layout"], "layout-if.layout")))
+    label, example = table.get("label", names[0]), table.get("example", f"x = {names[0]}(q, k, v)")
+    if not isinstance(label, str) or not isinstance(example, str):
+        raise ValueError("label and example must be strings")
+    return EntryPoint(
+        label, names, _layout(table["layout"], "layout"), example, keywords=keywords, packed=packed,
+        layout_if=tuple(layout_if), reads_strides=_flag(table, "reads-strides"),
+    )
+
 
 
 class ConfigError(ValueError):
@@ -201,7 +296,7 @@ class Projects:
         project = Project(
             root=root,
             pyproject=pyproject,
-            profile=options.profile or table.get("profile", "seed"),
+            profile=options.profile or table.get("profile", DEFAULT_PROFILE),
             targets=parse_targets(DEFAULT_TARGETS if texts is None else texts),
             targets_given=texts is not None,
             strict=options.strict if options.strict is not None else table.get("strict", False),
@@ -238,7 +333,7 @@ class Projects:
             if os.path.isfile(os.path.join(folder, PYPROJECT)):
                 found = self._load(folder)
                 break
-            if os.path.exists(os.path.join(folder, REPOSITORY_MARKER)):
+            if holds_repository(folder):
                 repository = folder  # settings above the repository are another project's, or anyone's
                 break
             parent = os.path.dirname(folder)

@@ -13,6 +13,7 @@ import tokenize
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from codemod.decoding import BOM
@@ -132,10 +133,21 @@ def python_syntax_error(text: str) -> str | None:
     return None
 
 
+@lru_cache(maxsize=2)
 def _parse(text: str) -> ast.Module:
+    """`ast`'s tree of `text` (less a BOM), warnings silenced; the last two are kept: the rewrite reads the
+    tree of a file's text, and its check reads it again. Nothing changes a tree once made."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return ast.parse(text.removeprefix(BOM))
+
+
+def python_tree(text: str) -> ast.Module | None:
+    """`ast`'s tree of `text`, or None where Python does not read it (libcst's grammar is looser)."""
+    try:
+        return _parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _only_parentheses_added(old: str, new: str) -> bool:

@@ -136,7 +136,7 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
         try:
             outcome[0] = function(argument)
         except RecursionError:
-            outcome[0] = Died(f"too deeply nested: over Python's recursion limit of {RECURSION_LIMIT:,}")
+            outcome[0] = Died(f"too deeply nested: over Python's recursion limit of {sys.getrecursionlimit():,}")
         except MemoryError:
             outcome[0] = Died(f"ran out of memory: {_memory_words(limits)}")
         except BaseException as error:  # noqa: BLE001 - one call's failure is its result
@@ -146,8 +146,13 @@ def _in_thread(function: Callable[[A], R], argument: A, limits: Limits) -> R | D
     try:
         thread = threading.Thread(target=call, name="isolated-call")
         thread.start()
-    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do
-        call()
+    except RuntimeError:  # no room for the stack (a `ulimit -v` set from outside): this thread's must do,
+        limit = sys.getrecursionlimit()  # with Python's usual limit, which its 8 MiB hold
+        sys.setrecursionlimit(1000)
+        try:
+            call()
+        finally:
+            sys.setrecursionlimit(limit)
         return outcome[0]  # type: ignore[no-any-return]
     finally:
         threading.stack_size(previous)
@@ -159,7 +164,7 @@ def _memory_words(limits: Limits) -> str:
     return "no limit was set" if limits.memory is None else f"the limit for it is {limits.memory // MIB:,} MiB"
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
     """Ask Linux to kill this process when its parent dies; exit now if the parent is already gone."""
     if sys.platform.startswith("linux"):
         import ctypes
@@ -173,7 +178,7 @@ def _die_with_parent(parent: int) -> None:
 
 def _quiet() -> None:
     """Native code that fails (an allocator out of memory) writes to file descriptor 2 itself: that goes to
-    /dev/null, since the call's result or `Died` says what happened."""
+    /dev/null where the call's result or `Died` says what happened."""
     faulthandler = sys.modules.get("faulthandler")
     if faulthandler is not None:
         faulthandler.disable()  # a test runner's, which would print this worker's crash as its own
@@ -184,16 +189,17 @@ def _quiet() -> None:
 
 
 def _serve(connection: Connection, inherited: Sequence[Connection], function: Callable[[A], R],
-           parent: int) -> None:
+           parent: int, quiet: bool) -> None:
     """A worker: (argument, limits) in, result or `Died` out, until it is sent None or its parent goes."""
     import signal
 
     for other in inherited:  # the parent's ends of every pipe: held here, they would hide the parent's exit
         other.close()
-    _die_with_parent(parent)
+    die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is the parent's to handle: it stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    _quiet()
+    if quiet:
+        _quiet()
     sys.setrecursionlimit(RECURSION_LIMIT)
     unlimited = Limits()
     while True:
@@ -243,15 +249,19 @@ class _Running(NamedTuple):
 
 
 class Pool(Generic[A, R]):
-    """Up to `workers` worker processes for `function`, each holding one call at a time."""
+    """Up to `workers` worker processes for `function`, each holding one call at a time.
 
-    def __init__(self, function: Callable[[A], R], workers: int) -> None:
+    `quiet`: the workers' standard error goes to /dev/null (for work whose failures the results tell).
+    """
+
+    def __init__(self, function: Callable[[A], R], workers: int, *, quiet: bool = False) -> None:
         import multiprocessing
 
         self._forks = "fork" in multiprocessing.get_all_start_methods()
         self._context = multiprocessing.get_context("fork") if self._forks else multiprocessing.get_context("spawn")
         self.function = function
         self.workers = max(1, workers)
+        self.quiet = quiet
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
 
@@ -259,7 +269,7 @@ class Pool(Generic[A, R]):
         connection, child_end = self._context.Pipe()
         # Forked, the child holds every open pipe end; spawned, it holds only its own.
         inherited = [worker.connection for worker in self._all] + [connection] if self._forks else []
-        process = self._context.Process(target=_serve, args=(child_end, inherited, self.function, os.getpid()),
+        process = self._context.Process(target=_serve, args=(child_end, inherited, self.function, os.getpid(), self.quiet),
                                         daemon=True, name="contiguify-worker")
         process.start()
         child_end.close()  # the worker's end stays open there alone: its death reads as end of file here
@@ -368,7 +378,7 @@ def _forked_child(work: Callable[[], object], write_end: int, scratch: str, pare
     """
     try:
         os.setpgid(0, 0)
-        _die_with_parent(parent)
+        die_with_parent(parent)
         tempfile.tempdir = scratch
         os.dup2(2, 1)  # what the imported code prints goes to stderr, by file descriptor and by sys.stdout
         sys.stdout = sys.stderr

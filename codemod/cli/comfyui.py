@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from codemod.cli.shared import EXIT_CHANGED, EXIT_CLEAN, EXIT_ERROR, PROFILE_CHOICE, CommandFailed
@@ -30,7 +32,7 @@ def install(directory: str, profile: str) -> None:
     except (TreeError, OSError) as error:
         raise CommandFailed(str(error)) from error
     for path in written:
-        click.echo(f"wrote {path}", err=True)
+        click.echo(f"wrote {os.path.normpath(path)}", err=True)
     click.echo(f"ComfyUI in {directory} now applies the {profile} profile in memory at start "
                "(contiguify must be installed in the Python that runs it)", err=True)
 
@@ -47,9 +49,9 @@ def uninstall(directory: str) -> None:
     except (TreeError, OSError) as error:
         raise CommandFailed(str(error)) from error
     for path in done.removed:
-        click.echo(f"removed {path}", err=True)
+        click.echo(f"removed {os.path.normpath(path)}", err=True)
     for path in done.kept:
-        click.echo(f"warning: {path}: not written by contiguify comfyui install (or edited since); left", err=True)
+        click.echo(f"warning: {os.path.normpath(path)}: not written by contiguify comfyui install (or edited since); left", err=True)
     if not done.removed:
         click.echo(f"{directory}: the hook was not installed; nothing removed", err=True)
 

@@ -24,7 +24,8 @@ from codemod.config import ConfigError, Project, Projects
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.options import PROFILE_NAMES, Options
 from codemod.results import FileResult
-from codemod.run.files import SKIPPED_DIRECTORIES, display_path, read_source
+from codemod.report.paths import display_path
+from codemod.run.files import SKIPPED_DIRECTORIES, read_source
 from codemod.prefilter import could_contain_target, settle_without_parsing
 from codemod.run.job import Job
 

@@ -68,19 +68,3 @@ def decompose(node: cst.BaseExpression) -> Chain:
 def contiguous_of(node: cst.BaseExpression) -> cst.Call:
     """`node.contiguous()`."""
     return cst.Call(func=cst.Attribute(value=node, attr=cst.Name(CONTIGUOUS)))
-
-
-def replace_link_call(node: cst.BaseExpression, old: cst.Call, new: cst.BaseExpression) -> cst.BaseExpression:
-    """Return `node` with the link call `old` (found by identity along the chain) replaced by `new`."""
-    if node is old:
-        return new
-    if not (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)):
-        raise TypeError("the call to replace is not a link of this chain")
-    inner = replace_link_call(node.func.value, old, new)
-    return node.with_changes(func=node.func.with_changes(value=inner))
-
-
-def insert_after_link(node: cst.BaseExpression, index: int) -> cst.BaseExpression:
-    """Return `node` with `.contiguous()` right after its link number `index` (innermost is 0)."""
-    link = decompose(node).links[index]
-    return replace_link_call(node, link.call, contiguous_of(link.call))

@@ -9,9 +9,7 @@ runtime recorder wraps these callables to see what reaches the kernel. Users add
 from __future__ import annotations
 
 import ast
-import builtins
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -101,9 +99,6 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
 )
 
 
-# A dotted name as written at a call site, each part an identifier or a shell pattern over one.
-_PART = r"(?:[\w*?]|\[!?[^]\s.]+\])+"  # identifier characters, `*`, `?`, `[set]`
-_NAME_PATTERN = re.compile(rf"{_PART}(?:\.{_PART})*")
 # Calls that are never an attention kernel: tensor methods and torch functions that reshape, convert, copy,
 # combine or reduce, and Python's builtins. Declared as entry points, they would have the boundary profile
 # write `.contiguous()` on their arguments (`x.view((B * N_t).contiguous(), S.contiguous(), ...)`).
@@ -115,91 +110,6 @@ TENSOR_OPERATIONS = frozenset({
     "tolist", "mean", "softmax", "cat", "concat", "stack", "matmul", "bmm", "mm", "einsum", "linear", "dropout",
     "zeros_like", "ones_like", "empty_like", "full_like", "rearrange", "apply_rotary_emb", "clamp", "add", "mul",
 })
-# The keys of one `[[tool.contiguify.entry-points]]` table; `names` and `layout` are required.
-CONFIG_KEYS = ("names", "layout", "keywords", "packed", "layout-if", "reads-strides", "label", "example")
-
-
-def _strings(value: object, key: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise ValueError(f"{key} must be a string or an array of strings")
-    return tuple(value)
-
-
-def _layout(value: object, key: str) -> Layout:
-    if value not in LAYOUTS:
-        raise ValueError(f"{key} must be one of {', '.join(repr(layout) for layout in LAYOUTS)}, not {value!r}")
-    return value
-
-
-def _flag(table: Mapping[str, object], key: str) -> bool:
-    value = table.get(key, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"{key} must be true or false")
-    return value
-
-
-def _not_attention(last_part: str) -> str | None:
-    """What a name's last part (a shell pattern) matches that is never attention: a tensor operation or a builtin."""
-    for word in sorted(TENSOR_OPERATIONS):
-        if fnmatch.fnmatchcase(word, last_part):
-            return f"the tensor operation `{word}`"
-    for word in sorted(dir(builtins)):
-        if fnmatch.fnmatchcase(word, last_part):
-            return f"the builtin `{word}`"
-    return None
-
-
-def entry_point_from_config(table: Mapping[str, object]) -> EntryPoint:
-    """One user entry point from its `[[tool.contiguify.entry-points]]` table; ValueError names the bad key.
-
-    >>> entry_point_from_config({"names": ["my_attention"], "layout": "B H L D"}).example
-    'x = my_attention(q, k, v)'
-    """
-    unknown = [key for key in table if key not in CONFIG_KEYS]
-    if unknown:
-        raise ValueError(f"unknown key {unknown[0]} (known: {', '.join(CONFIG_KEYS)})")
-    if "names" not in table or "layout" not in table:
-        raise ValueError("names and layout are required")
-    names = _strings(table["names"], "names")
-    if not names:
-        raise ValueError("names must name at least one function")
-    for name in names:
-        if not _NAME_PATTERN.fullmatch(name):
-            raise ValueError(f"names: {name!r} is not a dotted name (shell wildcards allowed)")
-        if name.split(".", 1)[0] == "self":
-            raise ValueError(f"names: {name!r}: a method of self is never an entry point")
-        if not re.search(r"\w", re.sub(r"\[[^]]*\]", "", name.rsplit(".", 1)[-1])):
-            raise ValueError(f"names: {name!r}: its last part must name the function (wildcards alone match any)")
-        refused = _not_attention(name.rsplit(".", 1)[-1])
-        if refused is not None:
-            raise ValueError(f"names: {name!r} matches {refused}, which is never an attention kernel")
-    packed = _flag(table, "packed")
-    default_keywords = ("qkv",) if packed else TENSOR_NAMES
-    keywords = _strings(table.get("keywords", list(default_keywords)), "keywords")
-    if any(not keyword.isidentifier() for keyword in keywords):
-        raise ValueError("keywords must be parameter names")
-    if keywords and len(keywords) != (1 if packed else 3):
-        raise ValueError("keywords must name q, k and v (three names), or the list when packed (one), or be empty")
-    conditions = table.get("layout-if", [])
-    if not isinstance(conditions, list) or not all(isinstance(item, dict) for item in conditions):
-        raise ValueError("layout-if must be an array of tables {keyword, value, layout}")
-    layout_if: list[tuple[str, object, Layout]] = []
-    for condition in conditions:
-        if set(condition) != {"keyword", "value", "layout"} or not isinstance(condition["keyword"], str):
-            raise ValueError("layout-if: each table needs exactly keyword (a string), value and layout")
-        if not isinstance(condition["value"], (str, int, float, bool)):
-            raise ValueError("layout-if.value must be a string, number or boolean: a literal the call passes")
-        layout_if.append((condition["keyword"], condition["value"], _layout(condition["layout"], "layout-if.layout")))
-    label, example = table.get("label", names[0]), table.get("example", f"x = {names[0]}(q, k, v)")
-    if not isinstance(label, str) or not isinstance(example, str):
-        raise ValueError("label and example must be strings")
-    return EntryPoint(
-        label, names, _layout(table["layout"], "layout"), example, keywords=keywords, packed=packed,
-        layout_if=tuple(layout_if), reads_strides=_flag(table, "reads-strides"),
-    )
-
 
 def with_builtins(extra: Iterable[EntryPoint]) -> tuple[EntryPoint, ...]:
     """The table a project uses: its own entry points first (they win over a built-in of the same name), then ours."""

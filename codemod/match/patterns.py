@@ -5,15 +5,17 @@ from __future__ import annotations
 import fnmatch
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# Upstream spellings: WanVideoWrapper's two classes and MultiTalk's original name for the second.
-DEFAULT_TARGETS: tuple[str, ...] = (
-    "SingleStreamAttention.forward",
-    "SingleStreamMultiAttention.forward",
-    "SingleStreamMutiAttention.forward",
-)
+# Upstream's attention classes, each with the forward it is: WanVideoWrapper's single-speaker and
+# multi-speaker classes, and MultiTalk's original spelling of the second.
+UPSTREAM_CLASSES: Mapping[str, str] = {
+    "SingleStreamAttention": "single",
+    "SingleStreamMultiAttention": "multi",
+    "SingleStreamMutiAttention": "multi",
+}
+DEFAULT_TARGETS: tuple[str, ...] = tuple(f"{name}.forward" for name in UPSTREAM_CLASSES)
 
 _WILDCARD = re.compile(r"[*?\[]")
 

@@ -8,6 +8,7 @@ which of its copies the code uses cannot be told from the source: it is found, b
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,10 @@ class TargetMethod:
     containers: tuple[cst.BaseCompoundStatement, ...] = ()
     # The function whose body defines the class: then it is reported, never rewritten.
     enclosing_function: cst.FunctionDef | None = None
+    # The classes the class is defined in (outermost first), which a rewrite must enter to reach it.
+    enclosing_classes: tuple[cst.ClassDef, ...] = ()
+    # The line of its `def`, as `ast` read it; None when the caller gave no `ast` tree of the module.
+    line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class _Found:
     node: cst.ClassDef
     containers: tuple[cst.BaseCompoundStatement, ...]
     function: cst.FunctionDef | None
+    classes: tuple[cst.ClassDef, ...]
 
 
 def _blocks(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
@@ -51,24 +57,27 @@ def _blocks(statement: cst.CSTNode) -> Iterator[cst.CSTNode]:
             yield from _blocks(child)
 
 
-def _classes(body: Sequence[cst.CSTNode]) -> Iterator[_Found]:
-    """Every class of the module in source order, without recursion (an `elif` chain may be a thousand long)."""
-    pending: list[tuple[cst.CSTNode, tuple[cst.BaseCompoundStatement, ...], cst.FunctionDef | None]] = [
-        (statement, (), None) for statement in reversed(body)
-    ]
+def _classes(body: Sequence[cst.CSTNode], functions: list[cst.FunctionDef]) -> Iterator[_Found]:
+    """Every class of the module in source order, without recursion (an `elif` chain may be a thousand long).
+
+    Every function met on the way (all of the module's, in source order) is added to `functions`."""
+    pending: list[tuple[cst.CSTNode, tuple[cst.BaseCompoundStatement, ...], cst.FunctionDef | None,
+                        tuple[cst.ClassDef, ...]]] = [(statement, (), None, ()) for statement in reversed(body)]
     while pending:
-        statement, containers, function = pending.pop()
+        statement, containers, function, classes = pending.pop()
         inner: Iterator[cst.CSTNode] = iter(())
         if isinstance(statement, cst.ClassDef):
-            yield _Found(statement, containers, function)
+            yield _Found(statement, containers, function, classes)
+            classes = (*classes, statement)
             inner = _blocks(statement)
         elif isinstance(statement, cst.FunctionDef):
+            functions.append(statement)
             function = function or statement
             inner = _blocks(statement)
         elif isinstance(statement, cst.BaseCompoundStatement):
             containers = (*containers, statement)
             inner = _blocks(statement)
-        pending.extend((child, containers, function) for child in reversed(list(inner)))
+        pending.extend((child, containers, function, classes) for child in reversed(list(inner)))
 
 
 def _methods(class_node: cst.ClassDef) -> Iterator[tuple[cst.FunctionDef, tuple[cst.BaseCompoundStatement, ...]]]:
@@ -108,18 +117,59 @@ class _SuperCallFinder(cst.CSTVisitor):
             self.found = True
 
 
-def _calls_super(method: cst.FunctionDef) -> bool:
-    finder = _SuperCallFinder(python_name(method.name.value))
-    method.visit(finder)
-    return finder.found
+def _calls_super(method: cst.FunctionDef, tree: ast.FunctionDef | ast.AsyncFunctionDef | None) -> bool:
+    """Whether `method` calls `super().<its name>(...)`; read from its `ast` twin when there is one (a walk
+    of a libcst tree costs some twenty times as much)."""
+    name = python_name(method.name.value)
+    if tree is None:
+        finder = _SuperCallFinder(name)
+        method.visit(finder)
+        return finder.found
+    return any(
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == name
+        and isinstance(node.func.value, ast.Call) and isinstance(node.func.value.func, ast.Name)
+        and node.func.value.func.id == "super"
+        for node in ast.walk(tree)
+    )
 
 
-def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[TargetMethod]:
+def _ast_functions(body: Sequence[ast.stmt], found: list[ast.FunctionDef | ast.AsyncFunctionDef],
+                   ) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function defined in the statements of `body`, at any depth (statements only: a fifth of the nodes)."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(statement)
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(statement, name, None)
+            if isinstance(block, list):
+                _ast_functions(block, found)
+        for clause in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
+            _ast_functions(clause.body, found)
+    return found
+
+
+def _twins(functions: Sequence[cst.FunctionDef], tree: ast.Module | None,
+           ) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
+    """libcst's functions -> the same functions in `ast`'s tree of the module: both in source order (empty when
+    there is no tree, or the two do not agree on how many functions there are)."""
+    if tree is None:
+        return {}
+    twins = sorted(_ast_functions(tree.body, []), key=lambda node: (node.lineno, node.col_offset))
+    if len(twins) != len(functions):
+        return {}
+    return {id(function): twin for function, twin in zip(functions, twins)}
+
+
+def find_targets(module: cst.Module, patterns: Sequence[TargetPattern], tree: ast.Module | None = None,
+                 ) -> list[TargetMethod]:
     """Target methods of `module` in source order, each once, with the base methods `super()` reaches.
 
     Those of classes defined inside a function come with their `enclosing_function`: to report, not rewrite.
+    `tree`: `ast`'s tree of the same source, if it has one; it gives each method its `line`, cheaply.
     """
-    found = list(_classes(module.body))
+    functions: list[cst.FunctionDef] = []
+    found = list(_classes(module.body, functions))
+    twins = _twins(functions, tree)
     where = {id(item.node): item for item in found}
     classes = [item.node for item in found]
     by_name = {python_name(item.node.name.value): item.node for item in found if item.function is None}
@@ -129,11 +179,13 @@ def find_targets(module: cst.Module, patterns: Sequence[TargetPattern]) -> list[
         if id(method) in chosen:
             return
         item = where[id(class_node)]
+        twin = twins.get(id(method))
         chosen[id(method)] = TargetMethod(
             python_name(class_node.name.value), python_name(method.name.value), method, class_node,
-            _ancestors(class_node, by_name), (*item.containers, *blocks), item.function,
+            _ancestors(class_node, by_name), (*item.containers, *blocks), item.function, item.classes,
+            None if twin is None else twin.lineno,
         )
-        if _calls_super(method) and item.function is None:
+        if _calls_super(method, twin) and item.function is None:
             for base in (by_name[name] for name in _base_names(class_node) if name in by_name):
                 for base_method, base_blocks in _methods(base):
                     if python_name(base_method.name.value) == python_name(method.name.value):

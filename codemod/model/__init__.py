@@ -9,7 +9,7 @@ attention forwards through this package (needs torch, except `shape`, `sites` an
     from codemod.model.paths import paths, forward_inputs, run_forward
     from codemod.model.record import recording                # what reaches each kernel, what .contiguous() did
 
-    variants = make_variants(str(path), path.read_bytes(), ["seed", "boundary"])
+    variants = make_variants(str(path), path.read_bytes(), PROFILE_NAMES)  # codemod.options
     with load(path, variants.variants) as loaded:             # LoadError; loaded.stubbed names every stub
         for variant in variants.variants:
             module = loaded[variant.name].module

@@ -50,9 +50,16 @@ NEVER_STUBBED = frozenset({"numpy"})
 _GUARDING_HANDLERS = frozenset({"ImportError", "ModuleNotFoundError", "Exception", "BaseException"})
 _IMPORT_MACHINERY = frozenset({importlib.__file__})
 _AVAILABILITY_CHECKS = frozenset({importlib.util.__file__})
-# The recorder imports the home of an entry point that a forward imports inside itself, on the forward's behalf.
-_ON_BEHALF = str(Path(__file__).with_name("record.py"))
+# Source files whose imports are made on a forward's behalf (see `imports_on_behalf`).
+_ON_BEHALF: set[str] = set()
 _numbers = itertools.count()
+
+
+def imports_on_behalf(source_file: str) -> None:
+    """Declare that the code of `source_file` imports modules on a loaded forward's behalf (the recorder
+    imports the home of an entry point that a forward imports inside itself): its imports are then
+    treated as the forward's, never answered with a stub for the recorder alone."""
+    _ON_BEHALF.add(source_file)
 
 
 class LoadError(Exception):
@@ -209,7 +216,7 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if importer.f_code.co_filename == __file__ and self._origin is not None:
             importer_file = str(self._origin)  # this module imports on the file's behalf (see `_import_dependencies_first`)
         else:
-            on_behalf = importer.f_code.co_filename == _ON_BEHALF
+            on_behalf = importer.f_code.co_filename in _ON_BEHALF
             if top_level and (on_behalf or not self._owns(importer)):
                 return None  # asked for by code outside the load (torch's optional modules), or only by the recorder
             if not on_behalf and self._guarded(importer):

@@ -25,10 +25,13 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
+from codemod.match.contiguous import is_contiguous_ast
 from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
-from codemod.model.load import replaced
-from codemod.model.sites import SourcePosition
+from codemod.model.load import imports_on_behalf, replaced
+from codemod.model.sites import SourcePosition, name_position
 from codemod.model.stubs import entry_tensors, reference_attention
+
+imports_on_behalf(__file__)  # `_resolve_roots` imports the homes of entry points a forward imports inside itself
 
 ALIGNMENT_BYTES = 16
 
@@ -155,20 +158,12 @@ def _contiguous_name_positions(tree: ast.Module) -> dict[SourcePosition, SourceP
 
     A frame's current instruction gives the call's end reliably across Python versions; its start differs.
     """
-    found: dict[SourcePosition, SourcePosition] = {}
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Attribute)
-            and node.func.attr == "contiguous"
-            and node.end_lineno is not None
-            and node.end_col_offset is not None
-            and node.func.end_lineno is not None
-            and node.func.end_col_offset is not None
-        ):
-            name_start = node.func.end_col_offset - len("contiguous")
-            found[(node.end_lineno, node.end_col_offset)] = (node.func.end_lineno, name_start)
-    return found
+    return {
+        (node.end_lineno, node.end_col_offset): name_position(node)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and is_contiguous_ast(node)
+        and node.end_lineno is not None and node.end_col_offset is not None
+    }
 
 
 class _ContiguousRecorder(TorchFunctionMode):

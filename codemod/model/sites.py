@@ -14,16 +14,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from codemod.match.contiguous import CONTIGUOUS, is_contiguous_ast
 from codemod.results import SiteStatus, TargetResult
-
-CONTIGUOUS = "contiguous"
 
 SourcePosition = tuple[int, int]
 """(line, column) of the name `contiguous` in a call, columns in UTF-8 bytes as `ast` counts them."""
-
-
-def _is_contiguous_call(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == CONTIGUOUS
 
 
 def name_position(call: ast.Call) -> SourcePosition:
@@ -35,7 +30,7 @@ def name_position(call: ast.Call) -> SourcePosition:
 
 def _inserted_calls(old: ast.AST, new: ast.AST, into: set[int]) -> None:
     """Walk both trees together; a `.contiguous()` in `new` with no counterpart in `old` was inserted."""
-    while _is_contiguous_call(new) and not _is_contiguous_call(old):
+    while is_contiguous_ast(new) and not is_contiguous_ast(old):
         assert isinstance(new, ast.Call) and isinstance(new.func, ast.Attribute)
         into.add(id(new))
         new = new.func.value
@@ -66,7 +61,7 @@ def _statements_and_calls(tree: ast.Module) -> tuple[list[_Statement], dict[int,
         if isinstance(node, ast.stmt):
             statements.append(_Statement(node, depth))
             owner, depth = node, depth + 1
-        if owner is not None and isinstance(node, ast.Call) and _is_contiguous_call(node):
+        if owner is not None and isinstance(node, ast.Call) and is_contiguous_ast(node):
             calls[id(node)] = (owner, node)
         for child in ast.iter_child_nodes(node):
             visit(child, owner, depth)

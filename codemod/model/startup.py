@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import os
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -56,7 +57,11 @@ def alongside_torch_import(work: Callable[[], T], importer: Callable[[], M]) -> 
     """
     if "fork" not in multiprocessing.get_all_start_methods() or "torch" in sys.modules:
         return work(), importer()
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
+    from codemod.isolation import die_with_parent
+
+    # The worker dies with this process (killed while importing torch): it would wait on its queue for good.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"), initializer=die_with_parent,
+                             initargs=(os.getpid(),)) as pool:
         pending = pool.submit(work)
         try:
             imported = importer()

@@ -1,10 +1,13 @@
-"""File names as git writes them: bytes, C-quoted when they hold special bytes; relative to the repository."""
+"""How a file is named: in a run (`display_path`), in a message (`shown`), and in a diff as git writes it
+(`patch_path`: relative to the repository; bytes, C-quoted when they hold special bytes)."""
 
 from __future__ import annotations
 
 import os
 import re
 from functools import cache
+
+from codemod.repository import repository_root
 
 # git's quote_c_style with core.quotePath (the default): a name holding one of the _SPECIAL bytes is
 # quoted; these get a letter, the others octal.
@@ -27,6 +30,16 @@ def name_bytes(path: str) -> bytes:
     return os.fsencode(path)
 
 
+def display_path(path: str) -> str:
+    """Relative to the working directory where it lies below it, absolute elsewhere."""
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute)
+    except ValueError:  # another drive on Windows
+        return absolute
+    return absolute if relative.startswith(os.pardir) else relative
+
+
 def shown(path: str) -> str:
     """A path for a message line: as it is when printable, else quoted as git quotes it (one line, ASCII)."""
     if path == "-":
@@ -34,18 +47,6 @@ def shown(path: str) -> str:
     if path.isprintable():
         return path
     return quote(name_bytes(path)).decode("ascii")
-
-
-@cache
-def repository_root(directory: str) -> str | None:
-    """The nearest directory at or above `directory` holding `.git` (a directory, or a file in a worktree).
-
-    Remembered for the life of the process (one run): the files of a checkout share their ancestors.
-    """
-    if os.path.exists(os.path.join(directory, ".git")):
-        return directory
-    parent = os.path.dirname(directory)
-    return None if parent == directory else repository_root(parent)
 
 
 def patch_path(path: str) -> str | None:

@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import ClassVar, cast
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
+from codemod.guards import python_tree
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import TargetPattern
+from codemod.match.sites import SiteInfo
 from codemod.match.targets import TargetMethod, find_targets
 from codemod.results import SiteResult, SiteStatus, TargetResult
-
-
-@dataclass(frozen=True)
-class SiteInfo:
-    """A site as users see it in `contiguify list` and the docs: id, where, and an example."""
-
-    id: str
-    role: str
-    summary: str
-    before: str
-    after: str
 
 
 class ScopedTransformer(cst.CSTTransformer):
@@ -39,8 +29,9 @@ class ScopedTransformer(cst.CSTTransformer):
     def __init__(self, targets: Sequence[tuple[TargetMethod, str]]) -> None:
         super().__init__()
         self._roles = {id(target.node): (target, role) for target, role in targets}
-        # The `if` / `try` / `with` ... statements that lead to a target class.
-        self._containers = {id(container) for target, _ in targets for container in target.containers}
+        # The `if` / `try` / `with` ... statements and the classes that lead to a target method.
+        self._containers = {id(container) for target, _ in targets
+                            for container in (*target.containers, *target.enclosing_classes, target.class_node)}
         self._records: dict[int, list[SiteResult]] = {
             id(target.node): [] for target, _ in targets
         }
@@ -49,11 +40,10 @@ class ScopedTransformer(cst.CSTTransformer):
         self.role = ""
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        """Outside target methods only a class can lead to one: no other statement is entered."""
+        """Outside target methods only the statements that lead to one are entered."""
         if (
             self.current is None
             and isinstance(node, cst.BaseStatement)
-            and not isinstance(node, cst.ClassDef)
             and id(node) not in self._roles
             and id(node) not in self._containers
         ):
@@ -144,22 +134,82 @@ def rewrite_module_source(
     """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
     parsed, restore = _for_libcst(source)
     module = cst.parse_module(parsed)
-    found = find_targets(module, patterns)
+    found = find_targets(module, patterns, python_tree(source))
     if not found:
         return source, ()
     targets = [target for target in found if target.enclosing_function is None]
     transformer = profile.transformer([(target, profile.role_of(target)) for target in targets], entry_points)
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    new_module = wrapper.visit(transformer)
+    positions = _positions(module, found)
+    transformer.metadata = {PositionProvider: positions}
+    new_module = module.visit(transformer)
     results = transformer.results(profile)
     if len(targets) < len(found):
-        positions = wrapper.resolve(PositionProvider)
         results = tuple(sorted(
             (*results, *(_out_of_reach(target, profile, positions[target.node].start.line)
                          for target in found if target.enclosing_function is not None)),
             key=lambda result: result.line,
         ))
     return restore(new_module.code), results
+
+
+class _Shifted(Mapping[cst.CSTNode, CodeRange]):
+    """Positions computed for each method on its own, moved down to the method's line in the module."""
+
+    def __init__(self, parts: Sequence[tuple[Mapping[cst.CSTNode, CodeRange], int]]) -> None:
+        self._parts = parts
+
+    def __getitem__(self, node: cst.CSTNode) -> CodeRange:
+        for positions, shift in self._parts:
+            found = positions.get(node)
+            if found is not None:
+                return CodeRange(CodePosition(found.start.line + shift, found.start.column),
+                                 CodePosition(found.end.line + shift, found.end.column))
+        raise KeyError(node)
+
+    def __iter__(self) -> Iterator[cst.CSTNode]:
+        for positions, _ in self._parts:
+            yield from positions
+
+    def __len__(self) -> int:
+        return sum(len(positions) for positions, _ in self._parts)
+
+
+def _positions(module: cst.Module, targets: Sequence[TargetMethod]) -> Mapping[cst.CSTNode, CodeRange]:
+    """The positions of the nodes of the target methods, which are all a profile asks for.
+
+    libcst computes positions by generating the code of the whole module (and walking it once more),
+    which costs more than the rest of a rewrite; each method's own code is enough, once its line is
+    known (from `ast`). Columns on a method's first lines are then relative to its indentation, which
+    keeps their order on each line. Without the lines, the whole module is resolved.
+    """
+    if any(target.line is None for target in targets):
+        return MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    parts = []
+    for target in targets:
+        positions = _method_positions(target.node, module)
+        assert target.line is not None
+        parts.append((positions, target.line - positions[target.node].start.line))
+    return _Shifted(parts)
+
+
+def _method_positions(method: cst.FunctionDef, module: cst.Module) -> Mapping[cst.CSTNode, CodeRange]:
+    """What PositionProvider gives for `method` alone, generating its code once.
+
+    Through `MetadataWrapper` the provider also walks the whole tree once more, for nothing, which
+    costs as much again; so the method's code is generated into the provider's own state, as the
+    provider itself does, where this libcst has that state (else through the wrapper).
+    """
+    try:
+        from libcst.metadata.position_provider import PositionProvidingCodegenState
+
+        provider = PositionProvider()
+        state = PositionProvidingCodegenState(default_indent=module.default_indent,
+                                              default_newline=module.default_newline, provider=provider)
+        method._codegen(state)
+        return cast(Mapping[cst.CSTNode, CodeRange], provider._computed)
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - another libcst's internals
+        alone = cst.Module(body=[method], default_indent=module.default_indent, default_newline=module.default_newline)
+        return MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
 
 
 _LINE_END = re.compile(r"(\r\n|\r|\n)")

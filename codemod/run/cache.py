@@ -13,13 +13,25 @@ parentheses they need) go, and a hit rebuilds the new bytes from the file's own 
 the check every fresh rewrite passes (`check_insertions_only`: the result parses, and its syntax tree is
 the old one but for `.contiguous()` calls). The worst a forged entry can do is insert `.contiguous()`
 calls where the syntax allows them, in places the profile would not.
+
+The cache is private: its directory must be a directory of this user's own that no one else may write
+(not a symbolic link), else it is not used and the run says so once. Entries are opened without following
+links, only if they are regular files of at most `ENTRY_LIMIT` bytes, and every field is checked: text
+fields are single printable lines, and each site's status agrees with the file (a `present` site's line
+holds a `.contiguous()` call, an `inserted` one's holds an insertion). The cache stays bounded: at most
+`MAX_ENTRIES` entries per fingerprint (the oldest go first) and the `MAX_FINGERPRINTS` newest fingerprint
+directories.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
+import errno
 import marshal
 import os
+import re
+import stat
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -40,6 +52,16 @@ CACHE_DIR_VARIABLE = "CONTIGUIFY_CACHE_DIR"
 NO_CACHE_VARIABLE = "CONTIGUIFY_NO_CACHE"
 FORMAT = 3
 SITE_STATUSES = ("inserted", "present", "missing")
+# An entry is about 1 KB (a target file's sites and insertions); one of a 2 MiB file with thousands of
+# insertions stays far below this.
+ENTRY_LIMIT = 256 * 1024
+# 4,096 entries of about 1 KB: every target file of many checkouts and versions. Past it, the oldest quarter goes.
+MAX_ENTRIES = 4096
+MAX_FINGERPRINTS = 4  # directories of other versions of the tool (or of libcst, Python) kept beside this one
+STALE_TEMP_S = 3600.0  # a temp file this old is left by a killed run
+_FINGERPRINT = re.compile(r"[0-9a-f]{32}")
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
+_TEXT_LIMIT = 2000
 
 
 def default_directory() -> str:
@@ -107,21 +129,97 @@ def _targets_to_plain(targets: Sequence[TargetResult]) -> list[Any]:
     ]
 
 
+def _is_line(value: Any) -> bool:
+    """A non-empty, printable, single line of text of bounded length: what an entry may print."""
+    return isinstance(value, str) and 0 < len(value) <= _TEXT_LIMIT and value.isprintable()
+
+
+def _is_line_number(value: Any) -> bool:
+    return type(value) is int and value >= 1
+
+
 def _targets_from_plain(value: Any) -> tuple[TargetResult, ...]:
     """Raises ValueError / TypeError on anything but the shape `_targets_to_plain` writes."""
     targets = []
     for class_name, method, line, role, sites in value:
         checked_sites = []
         for site_id, site_line, status, reason in sites:
-            if not (isinstance(site_id, str) and (site_line is None or type(site_line) is int)
-                    and status in SITE_STATUSES and (reason is None or isinstance(reason, str))):
+            if not (_is_line(site_id) and (site_line is None or _is_line_number(site_line))
+                    and status in SITE_STATUSES and (reason is None or _is_line(reason))):
                 raise ValueError("malformed site")
             checked_sites.append(SiteResult(site_id, site_line, status, reason))
-        if not (isinstance(class_name, str) and isinstance(method, str) and type(line) is int
-                and isinstance(role, str)):
+        if not (_is_line(class_name) and _is_line(method) and _is_line_number(line) and _is_line(role)):
             raise ValueError("malformed target")
         targets.append(TargetResult(class_name, method, line, role, tuple(checked_sites)))
     return tuple(targets)
+
+
+def consistent(text: str, targets: Sequence[TargetResult], offsets: Sequence[int] | None) -> bool:
+    """The sites agree with the file: each target's line names its method, a `present` site's line holds a
+    `.contiguous()` call and an `inserted` site's line one of `offsets` (where insertions go in `text`;
+    None: not known, as for an error). Lines count as the tokenizer counts them."""
+    starts = [0] + [match.end() for match in _LINE_ENDS.finditer(text)]
+    lines = _LINE_ENDS.split(text)
+    inserted_lines = None if offsets is None else {bisect.bisect_right(starts, offset) for offset in offsets}
+    for target in targets:
+        if target.line > len(lines) or target.method not in lines[target.line - 1]:
+            return False
+        for site in target.sites:
+            if site.status == "missing":
+                continue
+            if site.line is None or site.line > len(lines):
+                return False
+            if site.status == "present" and INSERTED_TEXT not in lines[site.line - 1]:
+                return False
+            if site.status == "inserted" and inserted_lines is not None and site.line not in inserted_lines:
+                return False
+    return True
+
+
+def private_problem(path: str) -> str | None:
+    """Why the directory at `path` is not this user's alone, or None. Raises OSError when it is missing or
+    not a directory. One that only others may read is made private (an older version made it so)."""
+    status = os.lstat(path)
+    if stat.S_ISLNK(status.st_mode):
+        return "it is a symbolic link"
+    if not stat.S_ISDIR(status.st_mode):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+    if hasattr(os, "geteuid") and status.st_uid != os.geteuid():
+        return f"it is owned by user id {status.st_uid}, not by this user ({os.geteuid()})"
+    if status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"others may write it (mode {stat.S_IMODE(status.st_mode):o})"
+    if status.st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return None
+
+
+def _read_entry(path: str) -> bytes | None:
+    """The entry's bytes if it is a regular file (not a link, a FIFO, a device) of at most ENTRY_LIMIT bytes."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > ENTRY_LIMIT:
+            return None
+        chunks, left = [], ENTRY_LIMIT + 1
+        while left > 0 and (chunk := os.read(descriptor, left)):
+            chunks.append(chunk)
+            left -= len(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    return data if len(data) <= ENTRY_LIMIT else None
+
+
+def _create_exclusively(path: str, data: bytes) -> None:
+    """Write a new file at `path`; an existing one (or a link there, dangling or not) is left as it is."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        descriptor = os.open(path, flags, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(data)
 
 
 def _warn_unwritable(reason: str) -> None:
@@ -132,10 +230,11 @@ class ResultCache:
     """Maps a job (bytes, profile, targets) to its result; lookups and stores never raise."""
 
     def __init__(self, root: str, on_unwritable: Callable[[str], None] | None = None) -> None:
-        """`on_unwritable`: told, once, why the directory cannot be written (default: a warning on stderr)."""
+        """`on_unwritable`: told, once, why the directory cannot be used or written (default: a warning on stderr)."""
         self.root = root
         self.on_unwritable = on_unwritable or _warn_unwritable
         self._directory: str | None = None
+        self._private: bool | None = None  # None: not known yet (the directory may not exist)
         self._created = False
         self._unwritable = False  # said once, then not tried again
 
@@ -159,15 +258,33 @@ class ResultCache:
     def _path(self, key: str) -> str:
         return os.path.join(self.directory, key)
 
+    def _usable(self) -> bool:
+        """Whether the root exists and is private; a root that is not is said once and never used."""
+        if self._private is None:
+            try:
+                problem = private_problem(self.root)
+            except OSError:
+                return False  # missing, or not a directory: a store says why, if it comes to that
+            self._private = problem is None
+            if problem is not None:
+                self._unwritable = True
+                self.on_unwritable(f"cannot use the result cache in {self.root}: {problem}; it must be a directory "
+                                   "of this user's own that no one else may write")
+        return self._private
+
     def lookup(self, job: Job) -> FileResult | None:
+        if not self._usable():
+            return None
         key = self.key(job)
         try:
-            with open(self._path(key), "rb") as handle:
-                checksum, _, payload = handle.read().partition(b"\n")
+            data = _read_entry(self._path(key))
+            if data is None:
+                return None
+            checksum, _, payload = data.partition(b"\n")
             if _checksum(payload) != checksum:
                 return None
             return self._result(job, key, marshal.loads(payload))
-        except (OSError, ValueError, TypeError, LookupError, EOFError, SyntaxError):
+        except (OSError, ValueError, TypeError, LookupError, EOFError, SyntaxError, RecursionError, MemoryError):
             return None
 
     def _result(self, job: Job, key: str, entry: Any) -> FileResult | None:
@@ -176,27 +293,42 @@ class ResultCache:
         targets = _targets_from_plain(entry["targets"])
         error, inserted = entry["error"], entry["insertions"]
         if error is not None:
-            return FileResult(job.path, error=error, targets=targets) if isinstance(error, str) else None
+            if not _is_line(error) or inserted is not None:
+                return None
+            if targets and not consistent(decode(job.data)[0], targets, None):  # no targets: it may not decode
+                return None
+            return FileResult(job.path, error=error, targets=targets)
         reported = sum(target.inserted for target in targets)
-        if inserted is None:
-            return FileResult(job.path, targets=targets, old=job.data, new=job.data) if reported == 0 else None
         text, codec = decode(job.data)
+        if inserted is None:
+            if reported != 0 or not consistent(text, targets, ()):
+                return None
+            return FileResult(job.path, targets=targets, old=job.data, new=job.data)
         new_text = rebuild(text, inserted)
         if new_text is None or new_text.count(INSERTED_TEXT) - text.count(INSERTED_TEXT) != reported:
+            return None
+        if not consistent(text, targets, [offset for offset, _ in inserted]):
             return None
         if check_insertions_only(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
             return None
         return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
 
     def store(self, job: Job, result: FileResult) -> None:
-        """Remember `result`; a result whose new bytes are not the old ones plus insertions is not kept."""
-        if self._unwritable:
+        """Remember `result`; one that a lookup would not take back (not insertions, sites that do not agree
+        with the file, text that is not one line) is not kept."""
+        if self._unwritable or self._private is False:
+            return
+        if result.error is not None and not _is_line(result.error):
             return
         inserted = None
-        if result.changed and result.new is not None:
+        if result.targets or result.changed:  # else the file may not even decode (an error about it)
             text, codec = decode(job.data)
-            inserted = insertions(text, result.new.decode(codec))
-            if inserted is None:
+            if result.changed and result.new is not None:
+                inserted = insertions(text, result.new.decode(codec))
+                if inserted is None:
+                    return
+            offsets = None if result.error is not None else [offset for offset, _ in inserted or ()]
+            if not consistent(text, result.targets, offsets):
                 return
         key = self.key(job)
         entry = {
@@ -206,17 +338,16 @@ class ResultCache:
             "targets": _targets_to_plain(result.targets),
             "insertions": inserted,
         }
+        payload = marshal.dumps(entry)
+        if len(payload) + 65 > ENTRY_LIMIT:
+            return
         temp = None
         try:
+            if not self._created and not self._create():
+                return
             path = self._path(key)
             temp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
-            if not self._created:
-                os.makedirs(self.directory, exist_ok=True)
-                self._mark_root()
-                self._created = True
-            payload = marshal.dumps(entry)
-            with open(temp, "xb") as handle:
-                handle.write(_checksum(payload) + b"\n" + payload)
+            _create_exclusively(temp, _checksum(payload) + b"\n" + payload)
             os.replace(temp, path)
         except OSError as error:
             if temp is not None:
@@ -225,10 +356,65 @@ class ResultCache:
             self._unwritable = True
             self.on_unwritable(f"cannot write the result cache in {self.root}: {error.strerror or error}")
 
+    def _create(self) -> bool:
+        """The root (mode 0700) and this fingerprint's directory, checked, then the cache kept bounded;
+        False when the root is not private (said once). Raises OSError when they cannot be made."""
+        os.makedirs(os.path.dirname(os.path.abspath(self.root)), exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.root, 0o700)
+        if not stat.S_ISDIR(os.stat(self.root).st_mode):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), self.root)
+        if not self._usable():
+            return False
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(self.directory, 0o700)
+        problem = private_problem(self.directory)
+        if problem is not None:
+            raise OSError(errno.EPERM, f"{self.directory}: {problem}")
+        self._mark_root()
+        self._created = True
+        self._bound()
+        return True
+
     def _mark_root(self) -> None:
         """Tell backup tools and git that the directory holds a cache, as other tools' caches do."""
         for name, text in (("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n"), (".gitignore", "*\n")):
-            path = os.path.join(self.root, name)
-            if not os.path.exists(path):
-                with open(path, "w", encoding="ascii") as handle:
-                    handle.write(text)
+            _create_exclusively(os.path.join(self.root, name), text.encode("ascii"))
+
+    def _bound(self) -> None:
+        """Keep the newest MAX_FINGERPRINTS fingerprint directories and, in this one, at most MAX_ENTRIES
+        entries (the oldest go first); remove temp files left by killed runs. Never raises."""
+        with contextlib.suppress(OSError):
+            others = []
+            with os.scandir(self.root) as listing:
+                for item in listing:
+                    if (_FINGERPRINT.fullmatch(item.name) and item.path != self.directory
+                            and item.is_dir(follow_symlinks=False)):
+                        others.append((item.stat(follow_symlinks=False).st_mtime, item.path))
+            if len(others) >= MAX_FINGERPRINTS:
+                import shutil
+
+                for _, path in sorted(others)[:len(others) - MAX_FINGERPRINTS + 1]:
+                    shutil.rmtree(path, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            names = os.listdir(self.directory)
+            temps = [name for name in names if name.endswith(".tmp")]
+            if len(names) - len(temps) <= MAX_ENTRIES and not temps:
+                return
+            import time
+
+            now = time.time()
+            dated = []
+            for name in names:
+                path = os.path.join(self.directory, name)
+                with contextlib.suppress(OSError):
+                    modified = os.lstat(path).st_mtime
+                    if name.endswith(".tmp"):
+                        if now - modified > STALE_TEMP_S:
+                            os.unlink(path)
+                    else:
+                        dated.append((modified, path))
+            if len(dated) > MAX_ENTRIES:
+                for _, path in sorted(dated)[:len(dated) - MAX_ENTRIES * 3 // 4]:
+                    with contextlib.suppress(OSError):
+                        os.unlink(path)

@@ -9,7 +9,9 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple, overload
 
-from codemod.config import PYPROJECT, REPOSITORY_MARKER, ConfigError, Project, Projects
+from codemod.config import PYPROJECT, ConfigError, Project, Projects
+from codemod.report.paths import display_path
+from codemod.repository import REPOSITORY_MARKER
 
 SKIPPED_DIRECTORIES = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
@@ -52,16 +54,6 @@ class Source(NamedTuple):
     @property
     def identity(self) -> tuple[int, int]:
         return self.device, self.inode
-
-
-def display_path(path: str) -> str:
-    """Relative to the working directory where it lies below it, absolute elsewhere."""
-    absolute = os.path.abspath(path)
-    try:
-        relative = os.path.relpath(absolute)
-    except ValueError:  # another drive on Windows
-        return absolute
-    return absolute if relative.startswith(os.pardir) else relative
 
 
 def _join(directory: str, name: str) -> str:

@@ -23,6 +23,7 @@ from codemod.run.progress import Progress
 
 if TYPE_CHECKING:
     from codemod.isolation import Limits
+    from codemod.match.patterns import TargetPattern
     from codemod.run.cache import ResultCache
 
 # Estimated cost of rewriting a file (parse, rewrite, check) on a 2-core x86 machine with libcst 1.9:
@@ -30,11 +31,11 @@ if TYPE_CHECKING:
 # start (about 30 ms: each imports libcst, in parallel, while this process need not import it at all).
 SECONDS_PER_FILE, SECONDS_PER_BYTE = 0.003, 5e-6
 POOL_COST_S = 0.05
-# Limits of one file's parse, from its size. Measured peaks of a whole worker's address space over a target
-# file padded to size (benchmarks/speed.py --sizes): 0.25 MB, 2 MB: ...; about 400 bytes per byte of
-# source beyond the worker's own. Twice that, and a base for libcst's import and the small files. Files of
-# pathological shape (190 levels of brackets on each of 520 lines: 2.2 GB for 200 KB) reach it and are
-# reported. CPU: 2 MB took 32 s; the limit is about 4 times what a file of its size takes.
+# Limits of one file's parse, from its size (see `codemod.isolation.Limits`). Measured peaks of resident
+# memory of a whole run over one target file padded with ordinary modules (benchmarks/speed.py's large files):
+# 208 MiB for 0.5 MB, 736 MiB for 2 MB, about 350 bytes per byte of source. The allowance is more than twice
+# that, plus a base for libcst's import and small files; a file of pathological shape (520 lines of 190 nested
+# parentheses: 2.2 GB for 200 KB) reaches it and is reported. CPU: 2 MB took 19 to 32 s; the limit is 150 s.
 MEMORY_BASE, MEMORY_PER_BYTE = 384 * 1024 * 1024, 800
 CPU_BASE_S, CPU_PER_BYTE_S = 30.0, 60e-6
 WALL_PER_CPU = 4  # a loaded machine: wall time before the parent gives up, per second of CPU allowed
@@ -81,7 +82,7 @@ def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterato
         workers = 1
     # Largest first: the last tasks to finish are the short ones.
     order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].data))
-    with Pool(_rewrite_job, workers) as pool:
+    with Pool(_rewrite_job, workers, quiet=True) as pool:  # libcst's allocator prints when it runs out
         calls = [(jobs[index], parse_limits(len(jobs[index].data))) for index in order]
         for done, (position, result) in enumerate(pool.map_unordered(calls), start=1):
             index = order[position]
@@ -102,21 +103,21 @@ def _too_large_reason(size: int, max_file_size: int) -> str:
     return f"too large to parse: {size:,} bytes, over the limit of {max_file_size:,} (max-file-size); left untouched"
 
 
-def settle_oversized(job: Job, size: int, max_file_size: int) -> FileResult:
-    """The result of a file over the size limit, searched in bounded windows (`job.data` is not used):
-    binary, too large to parse (it could define a target class), or unchanged, as for any file."""
+def settle_oversized(path: str, targets: Sequence[TargetPattern], size: int, max_file_size: int) -> FileResult:
+    """The result of a file over the size limit, searched in bounded windows: binary, too large to parse
+    (it could define a target class), or unchanged, as for any file."""
     could_define = False
     try:
-        for window in windows(job.path):
-            settled = settle_without_parsing(job.path, window, job.targets)
+        for window in windows(path):
+            settled = settle_without_parsing(path, window, targets)
             if settled is not None and settled.error is not None:  # binary
                 return settled
             could_define = could_define or settled is None
     except OSError as error:
-        return FileResult(job.path, error=f"cannot read: {error.strerror or error}")
+        return FileResult(path, error=f"cannot read: {error.strerror or error}")
     if could_define:
-        return FileResult(job.path, error=_too_large_reason(size, max_file_size))
-    return FileResult(job.path)
+        return FileResult(path, error=_too_large_reason(size, max_file_size))
+    return FileResult(path)
 
 
 def _rewrite(
@@ -187,7 +188,7 @@ def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) 
 
     A file saved since it was read (an editor, while this ran) is left as it is now.
     """
-    from codemod.run.write import FileChanged, write_atomically
+    from codemod.run.write import FileChanged, HardLinked, write_atomically
 
     written = []
     for result in results:
@@ -198,6 +199,9 @@ def apply_changes(results: Sequence[FileResult], sources: Mapping[str, Source]) 
                     write_atomically(result.path, result.new, sources[result.path])
                 except FileChanged:
                     problem = "file changed while contiguify ran; left untouched"
+                except HardLinked as links:
+                    problem = (f"has {links.links} hard links (names): not rewritten, since a new file would leave "
+                               "the other names with the old bytes; left untouched")
                 except OSError as error:
                     problem = f"cannot write: {error.strerror or error}"
             if problem is not None:
@@ -240,8 +244,8 @@ def run_paths(
         if isinstance(source, str):
             slots.append(FileResult(candidate.path, error=source))
         elif isinstance(source, Oversized):
-            job = Job(candidate.path, b"", project.profile, project.targets_for(candidate.path), project.entry_points)
-            slots.append(settle_oversized(job, source.size, project.max_file_size))
+            slots.append(settle_oversized(candidate.path, project.targets_for(candidate.path), source.size,
+                                          project.max_file_size))
         elif source.identity not in seen:
             seen.add(source.identity)
             sources[candidate.path] = source

@@ -22,43 +22,113 @@ class FileChanged(Exception):
     """The file is no longer what was read; it is left as it now is."""
 
 
+class HardLinked(Exception):
+    """The file has other names (hard links): a new file in its place would leave them the old bytes."""
+
+    def __init__(self, links: int) -> None:
+        super().__init__(links)
+        self.links = links
+
+
 def write_atomically(path: str, data: bytes, original: Source) -> None:
     """Put `data` in place of the file at `path` (a symlink's target), which must still be `original`.
 
-    The new bytes go to a temp file beside it (its name does not end in `.py`, so a run killed midway
-    never leaves something that looks like source), with the same permission bits (and owner, where
-    allowed), fsync, and then swap in. Raises FileChanged, writing nothing, when the file was saved
-    since it was read, by an editor that replaces it or one that writes it in place.
+    The new bytes go to a new file beside it with the same metadata (permission bits; owner and group as
+    far as this user may set them, the group at least when this user is in it; extended attributes,
+    POSIX ACLs included, where the file system has them), fsync, and then swap in. On Linux the new file
+    is made nameless (O_TMPFILE) and given a name only once complete, so a run killed while writing leaves
+    nothing behind; its temp name has a fixed length (28 bytes, never ending in `.py`), so any name the
+    file system allows can be written. Raises FileChanged, writing nothing, when the file was saved since
+    it was read (by an editor that replaces it or one that writes it in place), and HardLinked when the
+    file has other names, which a replaced file would split from it.
     """
     real = os.path.realpath(path)
     status = os.stat(real)
     if not _unchanged(real, original):  # the common case of a stale result costs no temp file
         raise FileChanged
-    directory, name = os.path.split(real)
-    temp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}{TEMP_SUFFIX}")
+    if status.st_nlink > 1:
+        raise HardLinked(status.st_nlink)
+    directory = os.path.dirname(real) or os.curdir
+    directory_fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        temp, written = _new_file(directory, directory_fd, data, status, real)
+        _swap_in(temp, real, original, written)
+        if hasattr(os, "O_DIRECTORY"):
+            os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+
+
+def _new_file(directory: str, directory_fd: int, data: bytes, status: os.stat_result,
+              source: str) -> tuple[str, os.stat_result]:
+    """A complete, synced file in `directory` holding `data` with the metadata of `source`, under a new temp name."""
+    name = f".{os.urandom(6).hex()}{TEMP_SUFFIX}"
+    temp = os.path.join(directory, name)
+    descriptor = _nameless(directory)
+    if descriptor is not None:
+        try:
+            _fill(descriptor, data, status, source)
+            written = os.fstat(descriptor)
+            try:  # naming an O_TMPFILE file without privileges: linkat(AT_SYMLINK_FOLLOW) through /proc
+                os.link(f"/proc/self/fd/{descriptor}", name, dst_dir_fd=directory_fd, follow_symlinks=True)
+            except OSError:  # no /proc, or a file system that refuses: a named temp file instead
+                pass
+            else:
+                return temp, written
+        finally:
+            os.close(descriptor)
     descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-            if hasattr(os, "chown") and (status.st_uid, status.st_gid) != (os.geteuid(), os.getegid()):
-                try:  # root fixing someone's checkout must not leave root-owned files in it
-                    os.chown(temp, status.st_uid, status.st_gid)
-                except PermissionError:
-                    pass
-            os.chmod(temp, stat.S_IMODE(status.st_mode))
-            written = os.fstat(handle.fileno())
+        _fill(descriptor, data, status, source)
+        written = os.fstat(descriptor)
     except BaseException:
         _remove(temp)
         raise
-    _swap_in(temp, real, original, written)
-    if hasattr(os, "O_DIRECTORY"):
-        directory_fd = os.open(directory or ".", os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(directory_fd)
-        finally:
-            os.close(directory_fd)
+    finally:
+        os.close(descriptor)
+    return temp, written
+
+
+def _nameless(directory: str) -> int | None:
+    """A new file in `directory` with no name yet (Linux's O_TMPFILE), or None where the system has none."""
+    if not hasattr(os, "O_TMPFILE"):
+        return None
+    try:
+        return os.open(directory or ".", os.O_TMPFILE | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError:  # EOPNOTSUPP, EISDIR (a kernel without it), EINVAL: a named temp file instead
+        return None
+
+
+def _fill(descriptor: int, data: bytes, status: os.stat_result, source: str) -> None:
+    """Write `data`, give the file the metadata of `source` (whose `os.stat` is `status`), and sync it."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view):]
+    if hasattr(os, "fchown") and (status.st_uid, status.st_gid) != (os.geteuid(), os.getegid()):
+        # root fixing someone's checkout must not leave root-owned files in it; others keep the group at least
+        for owner in (status.st_uid, -1):
+            try:
+                os.fchown(descriptor, owner, status.st_gid)
+                break
+            except PermissionError:
+                continue
+    os.fchmod(descriptor, stat.S_IMODE(status.st_mode))  # after chown, which clears set-id bits
+    _copy_attributes(source, descriptor)
+    os.fsync(descriptor)
+
+
+def _copy_attributes(source: str, descriptor: int) -> None:
+    """Extended attributes (`user.*`, POSIX ACLs as `system.posix_acl_access`), each as far as it can be set:
+    a name this user may not set (`security.*`, `trusted.*`) or a file system without them is passed over."""
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(source)
+    except OSError:
+        return
+    for name in names:
+        with contextlib.suppress(OSError):
+            os.setxattr(descriptor, name, os.getxattr(source, name))
 
 
 def _swap_in(temp: str, real: str, original: Source, written: os.stat_result) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from codemod.match.entry_points import ENTRY_POINTS, entry_point_from_config, find_entry_point, with_builtins
+from codemod.config import entry_point_from_config
+from codemod.match.entry_points import ENTRY_POINTS, find_entry_point, with_builtins
 from codemod.rewrite.profiles import get_profile
 from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke

@@ -242,3 +242,25 @@ result["version"] = getattr(target, "VERSION", None)
     expected = _expected(target_tree)  # of the file as it is now
     assert {name: child.report[name] for name in expected} == expected
     assert len(_rewritten_lines(child)) == 2
+
+
+def test_the_checkouts_own_entry_points_are_used(tmp_path: Path, cache_dir: Path) -> None:
+    """The vendor checkout declares its attention kernel in its pyproject.toml: the hook rewrites as fix does there."""
+    from codemod.config import Project, Projects
+    from tests.hook.conftest import ROOT, torch_free
+
+    vendor = ROOT / "fixtures" / "vendor"
+    tree = tmp_path / "vendor"
+    tree.mkdir()
+    (tree / "pyproject.toml").write_bytes((vendor / "pyproject.toml").read_bytes())
+    (tree / "target.py").write_bytes(torch_free((vendor / "multitalk" / "multitalk.py").read_bytes()))
+    project = Projects().for_file(str(tree / "target.py"))
+    assert isinstance(project, Project) and project.declared_entry_points
+    data = (tree / "target.py").read_bytes()
+    own = rewrite(data, "boundary", DEFAULT_TARGETS, entry_points=project.entry_points)
+    builtin = rewrite(data, "boundary", DEFAULT_TARGETS)
+    expected = {target.class_name: target.inserted for target in own.targets}
+    assert expected != {target.class_name: target.inserted for target in builtin.targets}
+    child = _import(tree, cache_dir, ", profile='boundary'")
+    assert child.returncode == 0, child.stderr
+    assert {name: child.report[name] for name in expected} == expected

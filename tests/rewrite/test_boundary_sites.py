@@ -9,7 +9,8 @@ import pytest
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import parse_targets
 from codemod.results import SiteResult
-from codemod.rewrite.engine import SiteInfo, rewrite_module_source
+from codemod.match.sites import SiteInfo
+from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import get_profile
 from codemod.rewrite.profiles.boundary import SITES
 

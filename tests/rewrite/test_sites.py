@@ -6,16 +6,14 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-import libcst as cst
 import pytest
 
-from codemod.match.chains import Link, decompose
+from codemod.match.sites import ChainSite, DeclarationError
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import TargetResult
 from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.rewrite.profiles.seed import ROLES, SITES, SITES_OF_ROLE
-from codemod.rewrite.sites import ChainSite, DeclarationError, match_sites
 from codemod.rewrite.file import rewrite
 
 CASES = Path(__file__).resolve().parents[2] / "fixtures" / "cases"
@@ -282,21 +280,3 @@ def test_an_example_that_is_not_one_insertion_is_refused(before: str, after: str
         ChainSite("multi.bad", "bad", before, after)
 
 
-def test_a_matcher_takes_an_odd_shape() -> None:
-    def second_argument(node: cst.Assign) -> Sequence[Link]:
-        """`x = torch.where(mask, x.view(a), y)`: the view in the where's second argument."""
-        value = node.value
-        if not (isinstance(value, cst.Call) and len(value.args) == 3):
-            return ()
-        links = decompose(value.args[1].value).links
-        return links[:1]
-
-    site = ChainSite(
-        "multi.where-view", "the view inside a where",
-        "x = torch.where(mask, x.view(a), y)", "x = torch.where(mask, x.view(a).contiguous(), y)",
-        matcher=second_argument,
-    )
-    (assign,) = cst.parse_statement("x = torch.where(mask, x.view(a), y)").body
-    assert isinstance(assign, cst.Assign)
-    (match,) = match_sites(assign, [site], None)
-    assert match.site is site and match.link.name == "view"

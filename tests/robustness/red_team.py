@@ -32,10 +32,20 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     )),
     3: ("workers outlive the run", (
         f"{HERE}/test_isolation.py::test_workers_die_with_the_run",
+        f"{HERE}/test_isolation.py::test_the_rewrite_beside_torchs_import_dies_with_the_run",
     )),
     4: ("deeply nested TOML crashes the whole run", tuple(
         f"{MALFORMED}[{command}-{case}]" for command in ("check", "fix")
         for case in ("deep-array", "deep-inline-table", "deep-targets", "too-large")
+    )),
+    5: ("cache entries other than insertions are trusted; the cache directory is not checked", (
+        f"{HERE}/test_cache_private.py::test_a_forged_field_is_a_miss",
+        f"{HERE}/test_cache_private.py::test_an_entry_that_is_not_a_small_regular_file_is_a_miss",
+        f"{HERE}/test_cache_private.py::test_a_directory_others_may_write_is_not_used",
+        f"{HERE}/test_cache_private.py::test_a_directory_of_another_user_is_not_used",
+        f"{HERE}/test_cache_private.py::test_a_cache_directory_that_is_a_link_is_not_used",
+        f"{HERE}/test_cache_private.py::test_a_new_cache_directory_is_private",
+        f"{HERE}/test_cache_private.py::test_the_marker_files_are_never_written_through_a_link",
     )),
     6: ("a pyproject.toml above the repository root governs the checkout", (
         f"{CONFIG}::test_a_pyproject_above_the_repository_is_never_read",
@@ -48,9 +58,20 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
             "classes_inside_functions_are_reported_not_rewritten", "a_class_inside_a_function_warns_and_fails_strict",
         )
     )),
+    8: ("hard links are split silently", (
+        f"{HERE}/test_write_metadata.py::test_a_file_with_hard_links_is_not_split_from_them",
+    )),
+    9: ("owner and group change under a non-root fix", (
+        f"{HERE}/test_write_metadata.py::test_a_non_root_fix_keeps_the_group",
+        f"{HERE}/test_write_metadata.py::test_the_group_is_kept_for_real_where_this_user_has_another",
+    )),
     10: ("some diffs do not apply", (
         "tests/cli/test_names.py::test_context_lines_holding_odd_separators_apply",
         "tests/cli/test_names.py::test_the_readme_apply_command_works_from_a_sibling_subdirectory",
+    )),
+    11: ("xattrs and POSIX ACLs are lost", (
+        f"{HERE}/test_write_metadata.py::test_extended_attributes_are_kept",
+        f"{HERE}/test_write_metadata.py::test_posix_acls_are_kept",
     )),
     12: ("the boundary profile writes .contiguous() on values that are not tensors", (
         "tests/rewrite/test_boundary_sites.py::test_values_that_may_not_be_tensors_are_left_alone",
@@ -60,6 +81,15 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     13: ("lone-CR line endings and form feeds in indentation are refused", tuple(
         f"{HERE}/test_bad_input.py::test_encodings_and_line_endings_survive_byte_exact[{variant}]"
         for variant in ("cr-final-newline", "form-feed-indent", "form-feed-within-indent", "form-feed-cr")
+    )),
+    14: ("temp files are left after SIGKILL", (
+        f"{HERE}/test_write_metadata.py::test_a_write_killed_midway_leaves_nothing_behind",
+        f"{HERE}/test_write_metadata.py::test_without_o_tmpfile_the_temp_file_is_named_and_removed",
+        f"{HERE}/test_call_in_fork.py::test_temporary_files_of_a_killed_child_are_removed",
+        "tests/verify/test_untrusted_code.py::test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files",
+    )),
+    15: ("a warm cache is slower than no cache for repeated contents", (
+        f"{HERE}/test_cache_private.py::test_identical_files_are_looked_up_once",
     )),
     16: ("huge non-target files are read whole", (
         f"{HERE}/test_isolation.py::test_a_huge_file_is_never_read_whole",
@@ -85,8 +115,16 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
         *(f"{CONFIG}::test_exclude_is_relative_to_the_config_and_applies_to_named_files[{case}]"
           for case in ("directory with a slash", "directory from dot", "path from dot", "doubled slash", "any depth")),
     )),
+    21: ("long file names cannot be fixed", (
+        f"{HERE}/test_write_metadata.py::test_a_name_as_long_as_the_file_system_allows_can_be_fixed",
+    )),
     22: ("explain --format json prints no JSON for errors", (
         "tests/explain/test_explain.py::test_bad_input_in_json_is_a_json_error_document",
+    )),
+    23: ("the cache grows without bound", (
+        f"{HERE}/test_cache_private.py::test_the_entries_stay_bounded_oldest_first",
+        f"{HERE}/test_cache_private.py::test_old_fingerprint_directories_are_removed",
+        f"{HERE}/test_cache_private.py::test_stale_temp_files_of_killed_runs_are_removed",
     )),
 }
 

@@ -10,6 +10,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -45,11 +46,22 @@ def _contiguify(*args: str, cwd: Path, address_space: int | None = None, timeout
         if address_space is not None:
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
-    process = subprocess.Popen([sys.executable, "-m", "codemod", *args], cwd=cwd, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, preexec_fn=limit)
-    out, err = process.communicate(timeout=timeout)
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # of every process waited for: the run's workers too
-    return Finished(process.returncode, out.decode(), err.decode(), usage.ru_maxrss * 1024)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen([sys.executable, "-m", "codemod", *args], cwd=cwd, stdout=out, stderr=err,
+                                   preexec_fn=limit)
+        deadline = time.monotonic() + timeout
+        while True:  # wait4: the usage of this run alone, its workers included (they are waited for)
+            pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                process.kill()
+                raise AssertionError(f"contiguify {' '.join(args)} ran past {timeout} s")
+            time.sleep(0.02)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return Finished(process.returncode, out.read().decode(), err.read().decode(), usage.ru_maxrss * 1024)
 
 
 def _elif_chain(branches: int) -> bytes:
@@ -199,6 +211,23 @@ def test_a_call_that_fails_in_any_way_is_a_value(how: str, limits: Limits, reaso
     assert call_isolated(_crash, how, limits) == reason
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the patch reaches the worker through fork")
+def test_without_room_for_a_large_stack_the_call_runs_under_pythons_usual_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under a `ulimit -v` too small for the 256 MiB stack the thread cannot start: the worker's own thread
+    runs the call, with a recursion limit its 8 MiB of stack hold."""
+    import threading
+
+    def no_room(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", no_room)
+    assert call_isolated(_crash, "fine", Limits()) == "fine"
+    assert call_isolated(_crash, "recursion", Limits()) == Died(
+        "too deeply nested: over Python's recursion limit of 1,000")
+
+
 # Item 3.
 def _session(session: int) -> list[int]:
     """Processes of a session, read from /proc."""
@@ -246,3 +275,27 @@ def test_workers_die_with_the_run(death: signal.Signals, tmp_path: Path) -> None
         for pid in _session(run.pid):
             os.kill(pid, signal.SIGKILL)
         run.wait()
+
+
+KILLED_WHILE_IMPORTING = """
+import functools, os, signal, time
+from codemod.model.startup import alongside_torch_import
+
+def importer():
+    time.sleep(0.5)  # the forked rewrite is running
+    os.kill(os.getpid(), signal.SIGKILL)
+
+alongside_torch_import(functools.partial(time.sleep, 1), importer)
+"""
+
+
+@linux_only
+def test_the_rewrite_beside_torchs_import_dies_with_the_run() -> None:
+    """explain and verify rewrite in a forked process while torch imports: killed then, the run leaves none."""
+    run = subprocess.Popen([sys.executable, "-c", KILLED_WHILE_IMPORTING], start_new_session=True)
+    try:
+        assert run.wait(timeout=60) == -signal.SIGKILL
+        assert _poll(lambda: not _session(run.pid), 10), f"still alive: {_session(run.pid)}"
+    finally:
+        for pid in _session(run.pid):
+            os.kill(pid, signal.SIGKILL)

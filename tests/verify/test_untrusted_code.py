@@ -200,3 +200,18 @@ def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(i
             "SingleStreamAttention": [("single", "same-error"), ("single-1-frame", "equal")],
             "SingleStreamMultiAttention": [("single", "same-error"), ("two", "equal")],
         }
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not Path("/dev/nvidiactl").exists(), reason="needs a CUDA GPU")
+def test_on_cuda_each_file_runs_in_a_child_that_initialises_cuda_itself(tmp_path: Path) -> None:
+    """A fresh process, as a user runs it: the parent imports torch and forks; CUDA starts in the child."""
+    import subprocess
+
+    path = tmp_path / "good.py"
+    path.write_text(PRINTS)
+    done = subprocess.run([sys.executable, "-m", "codemod", "verify", "--device", "cuda", "--format", "json",
+                           str(path)], capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert all(file["verified"] for file in json.loads(done.stdout)["files"])
+    assert "Warning: Could not load sageattention" in done.stderr

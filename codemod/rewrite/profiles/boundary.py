@@ -50,10 +50,11 @@ from codemod.match.calls import linear_attributes
 from codemod.match.chains import contiguous_of, dotted_name
 from codemod.match.contiguous import is_contiguous_cst
 from codemod.match.entry_points import TENSOR_NAMES, EntryPoint, Layout, find_entry_point
+from codemod.match.sites import SiteInfo
 from codemod.match.patterns import python_name
 from codemod.match.targets import TargetMethod
 from codemod.results import SiteStatus
-from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
+from codemod.rewrite.engine import Profile, ScopedTransformer
 
 ROLE = "boundary"
 LINEAR_SITE = "boundary.linear-input"

@@ -1,6 +1,6 @@
 """The spec's hand fix: `.contiguous()` after view / reshape / permute, before unbind, after cat.
 
-Each site is one declaration, its example pair (see `codemod.rewrite.sites`): matched by the shape of
+Each site is one declaration, its example pair (see `codemod.match.sites`): matched by the shape of
 its statement (target name, chain root, link names), never by line numbers or text, and only inside the
 two attention forwards; anything that merely resembles a site is left alone.
 """
@@ -14,15 +14,12 @@ import libcst as cst
 from codemod.match.calls import entry_point_of
 from codemod.match.chains import contiguous_of
 from codemod.match.entry_points import EntryPoint
+from codemod.match.patterns import UPSTREAM_CLASSES
+from codemod.match.sites import VIEW_OR_RESHAPE, ChainSite, Phase, SiteInfo, match_sites
 from codemod.match.targets import TargetMethod
-from codemod.rewrite.engine import Profile, ScopedTransformer, SiteInfo
-from codemod.rewrite.sites import VIEW_OR_RESHAPE, ChainSite, Phase, match_sites
+from codemod.rewrite.engine import Profile, ScopedTransformer
 
-ROLES = {
-    "SingleStreamAttention": "single",
-    "SingleStreamMultiAttention": "multi",
-    "SingleStreamMutiAttention": "multi",
-}
+ROLES = UPSTREAM_CLASSES  # upstream classes by name; others by the sites they hold
 ROLE_ORDER = ("single", "multi")
 
 # In the order they appear in a forward; a site's role is its id's prefix.

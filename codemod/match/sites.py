@@ -5,8 +5,7 @@ examples is the site; the `.contiguous()` that `after` adds says where the call 
 statement gives everything matching needs: the assignment target, the chain's root and link names, the
 link the call follows, and whether the chain is the first argument of a call (`self.proj(x.reshape(...))`).
 Statements around the site in the example say on which side of the attention call it lies (the two
-`x = x.view(...)` of the single-speaker forward are told apart that way). An odd shape that this cannot
-express takes a `matcher` beside its example.
+`x = x.view(...)` of the single-speaker forward are told apart that way).
 
 Statements are matched by the links of their chains, not by where statements end: consecutive sites
 whose statements feed each other (`q = self.q_linear(x)`, then `q = q.view(...).permute(...)`) are also
@@ -17,7 +16,7 @@ permute", and ports restate `.view(...)` as `.reshape(...)`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,14 +25,21 @@ import libcst as cst
 from codemod.match.calls import entry_point_of
 from codemod.match.chains import Chain, Link, decompose
 from codemod.match.patterns import python_name
-from codemod.rewrite.engine import SiteInfo
 
 Phase = Literal["before", "after"]
 
 VIEW_OR_RESHAPE = ("view", "reshape")
 
-# An odd shape's own test: the links of this assignment after which `.contiguous()` goes (none: not this site).
-Matcher = Callable[[cst.Assign], Sequence[Link]]
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """A site as users see it in `contiguify list` and the docs: id, where, and an example."""
+
+    id: str
+    role: str
+    summary: str
+    before: str
+    after: str
 
 
 class DeclarationError(ValueError):
@@ -95,11 +101,10 @@ class ChainSite:
     before: str
     after: str
     same_links: tuple[str, ...] = ()
-    matcher: Matcher | None = None
     info: SiteInfo = field(init=False)
-    # Derived when there is no matcher: the statement's shape, and the link the call goes after
-    # (a link of the argument's chain for `argument` statements).
-    statement: Statement | None = field(init=False)
+    # Derived: the statement's shape, and the link the call goes after (a link of the argument's chain
+    # for `argument` statements).
+    statement: Statement = field(init=False)
     link: int = field(init=False)
     phase: Phase | None = field(init=False)
 
@@ -107,9 +112,7 @@ class ChainSite:
         before_module, after_module = cst.parse_module(self.before), cst.parse_module(self.after)
         index, old, new = _the_changed_statement(self.id, before_module, after_module)
         old_assign, new_assign = _assignment(self.id, old), _assignment(self.id, new)
-        statement, link = (
-            (None, -1) if self.matcher is not None else _derive(self.id, old_assign, new_assign, self.same_links)
-        )
+        statement, link = _derive(self.id, old_assign, new_assign, self.same_links)
         role = self.id.partition(".")[0]
         info = SiteInfo(
             self.id, role, self.summary,
@@ -243,12 +246,9 @@ def match_sites(node: cst.Assign, sites: Sequence[ChainSite], phase: Phase | Non
     One statement: its target must be the example's. Fused statements: the target is not checked, since
     the names between the fused statements are gone and forks name the result freely (`kv`).
     """
-    candidates = [site for site in sites if site.phase is None or phase is None or site.phase == phase]
-    matches = [
-        Match(site, link) for site in candidates if site.matcher is not None for link in site.matcher(node)
-    ]
-    declared = [site for site in candidates if site.matcher is None]
-    statements = list(dict.fromkeys(site.statement for site in declared if site.statement is not None))
+    declared = [site for site in sites if site.phase is None or phase is None or site.phase == phase]
+    matches: list[Match] = []
+    statements = list(dict.fromkeys(site.statement for site in declared))
     chain = decompose(node.value)
     target = assigned_name(node)
     for cut in _segments(chain, 0, statements, None):
