@@ -19,6 +19,7 @@ import pytest
 
 from tests.fixture_cases import WRAPPER
 
+ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT_FILE = WRAPPER / "multitalk" / "multitalk.py"
 STAND_INS = (
     "import types\n"
