@@ -170,7 +170,7 @@ def verify(paths: tuple[str, ...], profiles: tuple[str, ...], targets: tuple[str
     For each file under PATHS with target classes, the file is rewritten in memory and the original and
     rewritten modules are IMPORTED AND RUN, as pytest runs a project's code: each target class is built
     twice with the same seeded weights and every forward path (single-speaker; two-speaker where the
-    forward takes x_ref_attn_map and human_num) gets the same seeded inputs at a small shape. Modules
+    forward takes x_ref_attn_map or human_num) gets the same seeded inputs at a small shape. Modules
     that are not installed are stubbed; the file's own package is imported from disk.
 
     Per target and path: equal (bitwise), differs (max abs diff), new-error (the rewrite raises where the
