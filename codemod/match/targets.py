@@ -133,14 +133,28 @@ def _calls_super(method: cst.FunctionDef, tree: ast.FunctionDef | ast.AsyncFunct
     )
 
 
+def _ast_functions(body: Sequence[ast.stmt], found: list[ast.FunctionDef | ast.AsyncFunctionDef],
+                   ) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """Every function defined in the statements of `body`, at any depth (statements only: a fifth of the nodes)."""
+    for statement in body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(statement)
+        for name in ("body", "orelse", "finalbody"):
+            block = getattr(statement, name, None)
+            if isinstance(block, list):
+                _ast_functions(block, found)
+        for clause in (*getattr(statement, "handlers", ()), *getattr(statement, "cases", ())):
+            _ast_functions(clause.body, found)
+    return found
+
+
 def _twins(functions: Sequence[cst.FunctionDef], tree: ast.Module | None,
            ) -> dict[int, ast.FunctionDef | ast.AsyncFunctionDef]:
     """libcst's functions -> the same functions in `ast`'s tree of the module: both in source order (empty when
     there is no tree, or the two do not agree on how many functions there are)."""
     if tree is None:
         return {}
-    twins = sorted((node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))),
-                   key=lambda node: (node.lineno, node.col_offset))
+    twins = sorted(_ast_functions(tree.body, []), key=lambda node: (node.lineno, node.col_offset))
     if len(twins) != len(functions):
         return {}
     return {id(function): twin for function, twin in zip(functions, twins)}

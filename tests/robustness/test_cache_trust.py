@@ -15,6 +15,7 @@ import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.guards import insertions, rebuild
+from codemod.options import PROFILE_NAMES
 from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
 from tests.jobs import rewrite_job
@@ -131,7 +132,7 @@ def test_what_is_not_insertions_has_none(old: str, new: str) -> None:
     assert insertions(old, new) is None
 
 
-@pytest.mark.parametrize("profile", ["seed", "boundary"])
+@pytest.mark.parametrize("profile", PROFILE_NAMES)
 @pytest.mark.parametrize("case", sorted(path.name for path in CASES.glob("*.in.py")))
 def test_every_fixture_rewrite_round_trips_through_the_cache(case: str, profile: str, tmp_path: Path) -> None:
     job = Job(case, (CASES / case).read_bytes(), profile, TARGETS)

@@ -2,7 +2,9 @@
 
 With the default targets nothing in them changes and nothing fails. With `*.forward` as the target,
 which matches thousands of methods, every profile's output compiles, differs from the input by
-`.contiguous()` calls alone, and a second pass changes nothing.
+`.contiguous()` calls alone, and a second pass changes nothing. The standard library holds no site of
+any profile, so each of its candidate files also gets a target class with every site planted at its
+end (PLANTED): then every file must change, in the planted class alone, and the checks run on each.
 
 The standard library is covered in full. torch is covered by a fixed sample to keep CI within
 minutes: every file that calls an attention function or builds a linear layer (where the profiles'
@@ -49,6 +51,9 @@ WIDE = parse_targets(["*.forward"])
 FAIR_REFUSALS = ("syntax error", "cannot decode", "cannot read the encoding declaration", "binary file",
                  "libcst cannot parse it", "too deeply nested")
 
+# A module with every site of every profile (its relative import compiles anywhere).
+PLANTED = (Path(__file__).resolve().parents[2] / "fixtures" / "cases" / "jan2026.in.py").read_bytes()
+
 needs_torch = pytest.mark.skipif(TORCH is None, reason="torch is not installed")
 
 
@@ -81,15 +86,23 @@ def _torch_sample() -> list[tuple[str, bytes]]:
                 or zlib.crc32(os.path.relpath(path, TORCH).encode()) % TORCH_SAMPLE_EVERY == 0)]
 
 
-def _check_wide_rewrite(sources: list[tuple[str, bytes]], profile: str) -> int:
-    """Every result of a `*.forward` run is sound; returns how many files changed."""
-    jobs = [Job(path, data, profile, WIDE) for path, data in sources if could_contain_target(data, WIDE)]
+def _check_wide_rewrite(sources: list[tuple[str, bytes]], profile: str, plant: bool = False) -> int:
+    """Every result of a `*.forward` run is sound; returns how many files changed.
+
+    `plant`: PLANTED is appended to every candidate file, and every file not fairly refused must change,
+    in the planted part alone (the file's own bytes come back as they were).
+    """
+    jobs = [Job(path, data + b"\n" + PLANTED if plant else data, profile, WIDE)
+            for path, data in sources if could_contain_target(data, WIDE)]
     assert jobs, "the corpus has no candidate file at all"
+    own = dict(sources)
     results = rewrite_jobs(jobs, 2)
     refused = [result for result in results if result.error is not None]
     assert all(result.error.startswith(FAIR_REFUSALS) for result in refused if result.error), \
         [(result.path, result.error) for result in refused]
     changed = [(job, result) for job, result in zip(jobs, results) if result.changed]
+    if plant:
+        assert len(changed) == len(jobs) - len(refused), [r.path for r in results if not r.changed and not r.error]
     for job, result in changed:
         assert result.new is not None
         old_text, codec = decode(job.data)
@@ -97,6 +110,8 @@ def _check_wide_rewrite(sources: list[tuple[str, bytes]], profile: str) -> int:
         compile(new_text.removeprefix("\ufeff"), result.path, "exec", dont_inherit=True)
         assert check_insertions_only(old_text, new_text) is None
         assert new_text.count(".contiguous()") > old_text.count(".contiguous()")
+        if plant:
+            assert result.new.startswith(own[job.path] + b"\n"), result.path
     again = rewrite_jobs([Job(job.path, result.new or b"", profile, WIDE) for job, result in changed], 2)
     assert [result.path for result in again if result.changed or result.error] == []
     return len(changed)
@@ -104,7 +119,7 @@ def _check_wide_rewrite(sources: list[tuple[str, bytes]], profile: str) -> int:
 
 @pytest.mark.parametrize("profile", list(all_profiles()))
 def test_stdlib_wide_targets_give_sound_output(profile: str) -> None:
-    _check_wide_rewrite(_stdlib(), profile)
+    assert _check_wide_rewrite(_stdlib(), profile, plant=True) > 0
 
 
 @needs_torch
