@@ -316,15 +316,24 @@ def verify_cell(outcome: Outcome, timeout: float, file: Path) -> str:
     return f"{_exit(outcome, timeout)}{extra}; " + "; ".join(f"{profile}: {text}" for profile, text in per.items())
 
 
-def environment(python: str) -> dict[str, str]:
-    """`PYTHONPATH` with this repository, and libcst from this interpreter when `python` lacks it."""
+def environment(python: str, work: Path) -> dict[str, str]:
+    """`PYTHONPATH` with this repository, and libcst from this interpreter when `python` lacks it.
+
+    Only libcst is lent (a directory holding a link to it alone): the other interpreter keeps its own
+    torch and everything else.
+    """
     env = dict(os.environ)
     parts = [str(ROOT)]
     probe = subprocess.run([python, "-c", "import libcst"], capture_output=True, check=False)
     if probe.returncode != 0:
         import libcst
 
-        parts.append(str(Path(libcst.__file__).resolve().parents[1]))
+        lent = work / "lent"
+        lent.mkdir(parents=True, exist_ok=True)
+        link = lent / "libcst"
+        if not link.exists():
+            link.symlink_to(Path(libcst.__file__).resolve().parent, target_is_directory=True)
+        parts.append(str(lent))
     if env.get("PYTHONPATH"):
         parts.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(parts)
@@ -335,7 +344,7 @@ def environment(python: str) -> dict[str, str]:
 def rows(chosen: list[Version], work: Path, python: str, device: str, timeout: float,
          tally: dict[str, list[int]]) -> Iterator[str]:
     """One table row per version; `tally[kind]` counts [files, explain exit 0, verified on both profiles]."""
-    env = environment(python)
+    env = environment(python, work)
     for version in chosen:
         file = version.file(work)
         cwd = version.tree(work)
@@ -360,10 +369,11 @@ def revision() -> str:
     return done.stdout.strip() or "?"
 
 
-def describe(python: str) -> str:
+def describe(python: str, work: Path) -> str:
+    """The machine, and the interpreter as the commands see it (with their `PYTHONPATH`)."""
     probe = subprocess.run(
         [python, "-c", "import sys, torch; print(sys.version.split()[0], torch.__version__, torch.cuda.is_available())"],
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, env=environment(python, work),
     )
     versions_ = probe.stdout.split() if probe.returncode == 0 else ["?", "not importable", "False"]
     return (f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs); `{python}`: Python {versions_[0]}, "
@@ -404,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.build_only:
         return 0
-    print(f"{describe(args.python)}; `--device {args.device}`; time limit {args.timeout:.0f} s per command; "
+    print(f"{describe(args.python, work)}; `--device {args.device}`; time limit {args.timeout:.0f} s per command; "
           f"contiguify {revision()}\n")
     print("| repository | file | commit | date | `check` | `explain`: runs (variants × paths) | `verify` (seed, boundary) |")
     print("|---|---|---|---|---|---|---|")
