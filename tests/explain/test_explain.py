@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
-from codemod.cli.explain import explain
 from codemod.model.build import build, torch_dtype
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
@@ -22,6 +21,7 @@ from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
 from tests.fixture_cases import cases
+from tests.cli_runner import run
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
@@ -36,7 +36,7 @@ ImportCheckout = Callable[[bytes], types.ModuleType]
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(explain, list(args))
+    return run("explain", *args)
 
 
 def attention_layout(run: Run) -> tuple[bool, ...]:
