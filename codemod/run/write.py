@@ -14,6 +14,7 @@ from functools import cache
 from codemod.run.files import Source
 
 TEMP_SUFFIX = ".contiguify-tmp"
+_ACCESS_ACL = "system.posix_acl_access"
 # linux/fcntl.h and linux/fs.h
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
 
@@ -129,6 +130,9 @@ def _copy_attributes(source: str, descriptor: int) -> None:
     for name in names:
         with contextlib.suppress(OSError):
             os.setxattr(descriptor, name, os.getxattr(source, name))
+    if _ACCESS_ACL not in names:  # one inherited from the directory's default ACL, which the file did not have
+        with contextlib.suppress(OSError):
+            os.removexattr(descriptor, _ACCESS_ACL)
 
 
 def _swap_in(temp: str, real: str, original: Source, written: os.stat_result) -> None:

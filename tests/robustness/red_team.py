@@ -72,6 +72,7 @@ ITEMS: dict[int, tuple[str, tuple[str, ...]]] = {
     11: ("xattrs and POSIX ACLs are lost", (
         f"{HERE}/test_write_metadata.py::test_extended_attributes_are_kept",
         f"{HERE}/test_write_metadata.py::test_posix_acls_are_kept",
+        f"{HERE}/test_write_metadata.py::test_a_directorys_default_acl_is_not_added_to_a_file_without_one",
     )),
     12: ("the boundary profile writes .contiguous() on values that are not tensors", (
         "tests/rewrite/test_boundary_sites.py::test_values_that_may_not_be_tensors_are_left_alone",

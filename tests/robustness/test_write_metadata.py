@@ -138,6 +138,21 @@ def test_posix_acls_are_kept(tree: Path, cli: Cli) -> None:
     assert os.getxattr(path, "system.posix_acl_access") == before
 
 
+def test_a_directorys_default_acl_is_not_added_to_a_file_without_one(tree: Path, cli: Cli) -> None:
+    path = tree / "a" / "m.py"
+    if not hasattr(os, "setxattr"):
+        pytest.skip("no extended attributes here")
+    try:
+        os.setxattr(tree / "a", "system.posix_acl_default", _acl(1234))  # after the file was made
+    except OSError as error:
+        pytest.skip(f"this file system takes no POSIX ACLs ({error.strerror})")
+    mode = path.stat().st_mode
+    assert cli("fix", ".").code == 1
+    assert path.read_bytes() == NEW
+    assert "system.posix_acl_access" not in os.listxattr(path)
+    assert path.stat().st_mode == mode
+
+
 # Item 14.
 KILLED_WHILE_SYNCING = """
 import os, signal, sys
