@@ -2,10 +2,14 @@
 # Every CUDA check of contiguify in one run, for the GPU machine (Python 3.12, torch + triton, no libcst).
 #
 #   bash benchmarks/gpu_all.sh          # from the repository root, with wheels/ beside it
+#   REAL_ONLY=1 bash benchmarks/gpu_all.sh   # only the real upstream files (the last two steps)
 #
 # wheels/ holds libcst (the codemod's only dependency missing there) and sageattention 1.0.6; they are
 # installed into /tmp/site, never into the system. Logs and summary.md go to $OUT (default ./gpu-out).
-# The device tool brings back at most 8 files from $OUT: keep to the few named here.
+# real/checkouts.tar.xz (written here by `python benchmarks/real_checkouts.py --pack real/checkouts.tar.xz`;
+# real/ is ignored by git, so carry it) holds the real upstream trees: when it is there, check/explain/verify
+# --device cuda run on every file in it, and the forward-time benchmark on one real file per shape.
+# The device tool brings back at most 8 files from $OUT: the real-file results go into summary.md.
 set -uo pipefail
 
 OUT="${OUT:-./gpu-out}"
@@ -21,6 +25,8 @@ print(f"card: {torch.cuda.get_device_name()} (sm_{''.join(map(str, torch.cuda.ge
 print(f"torch: {torch.__version__} (CUDA {torch.version.cuda}), triton: {triton.__version__}")
 PY
 
+tests_status=0 report_status=0 bench_status=0 verify_status=0 real_status=0
+if [ -z "${REAL_ONLY:-}" ]; then
 # --- the CUDA tests --------------------------------------------------------------------------------------
 python3 -m pytest -m cuda tests/runtime -q -rA -p no:cacheprovider --junitxml="$OUT/cuda-tests.xml" \
     2>&1 | tee "$OUT/cuda-tests.log"
@@ -39,13 +45,27 @@ bench_status=$?
 # --- verify: every fixture case where it lives, every profile, on the GPU with the kernels installed there ----
 python3 benchmarks/verify_cases.py --device cuda > "$OUT/verify-cuda.md" 2>&1
 verify_status=$?
+fi
 
-python3 - "$OUT" "$tests_status" "$report_status" "$bench_status" "$verify_status" <<'PY' > "$OUT/summary.md"
+# --- real upstream files: check / explain / verify on CUDA, and their forward times -------------------------
+REAL_WORK=/tmp/contiguify-real
+if [ -f real/checkouts.tar.xz ]; then
+    python3 benchmarks/real_checkouts.py --unpack real/checkouts.tar.xz --work "$REAL_WORK" --device cuda \
+        --timeout 240 > "$REAL_WORK.md" 2> "$REAL_WORK.log"
+    real_status=$?
+    python3 benchmarks/shape_time.py --rounds 20 --passes 2 --real "$REAL_WORK" --no-cases \
+        > "$REAL_WORK-shape-time.md" 2>> "$REAL_WORK.log"
+    real_status=$(( real_status || $? ))
+    tail -n 40 "$REAL_WORK.log" > "$REAL_WORK-log-tail.txt"
+fi
+
+python3 - "$OUT" "$tests_status" "$report_status" "$bench_status" "$verify_status" "$REAL_WORK" <<'PY' > "$OUT/summary.md"
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 out, tests_status, report_status, bench_status, verify_status = Path(sys.argv[1]), *sys.argv[2:6]
+real = Path(sys.argv[6])
 print("# contiguify on CUDA\n")
 print((out / "versions.txt").read_text().strip().replace("\n", "  \n"), "\n")
 junit = out / "cuda-tests.xml"
@@ -75,7 +95,13 @@ print(bench.read_text() if bench.exists() else "no benchmark output")
 verify = out / "verify-cuda.md"
 print(f"\n## `contiguify verify --device cuda` over every case (exit {verify_status})\n")
 print("```\n" + (verify.read_text() if verify.exists() else "no output") + "```")
+for title, path in (("Real upstream files: `benchmarks/real_checkouts.py --device cuda`", real.with_name(real.name + ".md")),
+                    ("Real upstream files: forward time (`benchmarks/shape_time.py --real`)", real.with_name(real.name + "-shape-time.md")),
+                    ("Real upstream files: the last lines of their log", real.with_name(real.name + "-log-tail.txt"))):
+    if path.exists():
+        print(f"\n## {title}\n")
+        print(path.read_text() if path.suffix == ".md" else "```\n" + path.read_text() + "```")
 PY
 
 cat "$OUT/summary.md"
-[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ] && [ "$bench_status" -eq 0 ] && [ "$verify_status" -eq 0 ]
+[ "$tests_status" -eq 0 ] && [ "$report_status" -eq 0 ] && [ "$bench_status" -eq 0 ] && [ "$verify_status" -eq 0 ] && [ "$real_status" -eq 0 ]

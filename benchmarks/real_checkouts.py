@@ -1,7 +1,7 @@
 """`contiguify check`, `explain` and `verify` on real upstream checkouts, built from bare git mirrors; one table.
 
     python benchmarks/real_checkouts.py [--mirrors /work/.mirror] [--work real/checkouts] [--device cpu|cuda]
-        [--python PYTHON] [--timeout 600] [--only wrapper,comfyui,meigen,wan2gp] [--build-only]
+        [--python PYTHON] [--timeout 600] [--only wrapper,comfyui,meigen,wan2gp] [--newest] [--build-only]
     python benchmarks/real_checkouts.py --pack real/checkouts.tar.xz     # build, then pack the trees for another machine
     python benchmarks/real_checkouts.py --unpack real/checkouts.tar.xz   # run on packed trees (no mirrors needed)
 
@@ -192,6 +192,14 @@ def manifest(work: Path) -> list[Version]:
     return found
 
 
+def unpack(pack: Path, work: Path) -> Path:
+    """The trees of a `--pack` archive, extracted under `work`; `work`."""
+    work.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(pack) as archive:
+        archive.extractall(work, filter="data")
+    return work
+
+
 @dataclass(frozen=True)
 class Outcome:
     code: int | None  # None: it ran out of time
@@ -277,8 +285,12 @@ def verdict(entry: dict[str, object], file: Path) -> str:
         reason = f"{first.get('status')}: {_short(str(first.get('detail')), 160, file)}"
         reasons.setdefault(reason, []).append(f"{name} ({first.get('path')})")
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    bare = any("bare" in str(note) for note in entry.get("notes") or [])  # type: ignore[attr-defined]
+    tally += ", imported bare" if bare else ""
     if not reasons:
-        return f"verified ({tally})"
+        # the tool's own verdict where its JSON has one; it must agree with the runs
+        agrees = entry.get("verified", True) is True
+        return f"verified ({tally})" + ("" if agrees else f"; but verify says not: {entry.get('unverified_reason')}")
     why = "; ".join(f"{', '.join(names)}: {reason}" for reason, names in reasons.items())
     return f"not verified ({tally}): {why}"
 
@@ -366,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per command")
     parser.add_argument("--only", default="", help="comma-separated kinds: wrapper, comfyui, meigen, wan2gp")
+    parser.add_argument("--newest", action="store_true", help="only the newest version of each repository's file")
     parser.add_argument("--build-only", action="store_true")
     parser.add_argument("--pack", type=Path, help="build, then write the trees to this .tar.xz and stop")
     parser.add_argument("--unpack", type=Path, help="run on the trees in this .tar.xz (extracted into --work)")
@@ -373,16 +386,16 @@ def main(argv: list[str] | None = None) -> int:
     kinds = {kind for kind in args.only.split(",") if kind}
     work = args.work.resolve()
     if args.unpack:
-        work.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(args.unpack) as archive:
-            archive.extractall(work, filter="data")
-        chosen = manifest(work)
+        chosen = manifest(unpack(args.unpack, work))
     else:
         chosen = []
     for source in SOURCES:  # a fork's commit that is also upstream's is run once, as upstream's
         chosen.extend(v for v in versions(args.mirrors, source) if all(v.commit != c.commit for c in chosen))
         build(args.mirrors, work, chosen)
     chosen = [v for v in chosen if not kinds or v.source.kind in kinds]
+    if args.newest:
+        newest = {v.source.repo: v for v in sorted(chosen, key=lambda v: v.date)}
+        chosen = [v for v in chosen if newest[v.source.repo] is v]
     if args.pack:
         with tarfile.open(args.pack, "w:xz", preset=9) as archive:
             for entry in sorted(work.iterdir()):

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+FIXTURE_CHECKOUT = ROOT / "fixtures" / "comfyui" / "custom_nodes" / "ComfyUI-WanVideoWrapper"
 CHECKOUT_FILES = 145
 SKIPPED_STDLIB = {"site-packages", "test", "tests", "idlelib", "lib2to3", "__pycache__", "turtledemo"}
 

@@ -1,7 +1,7 @@
 """The fixture cases and where each one runs: `fixtures/cases/<name>.in.py` and the manifest `cases.toml`.
 
-A case the manifest does not list is a drop-in for the WanVideoWrapper checkout's `multitalk/multitalk.py`
-that imports and runs there as it stands (the runtime suite's variants). A listed case names the mini
+A case the manifest does not list is a drop-in for `multitalk/multitalk.py` of the WanVideoWrapper node in the
+ComfyUI checkout (`WRAPPER`) that imports and runs there as it stands (the runtime suite's variants). A listed case names the mini
 checkout it runs in and its path there, or no checkout: a bare file, loaded on its own with its imports
 stubbed. Free of torch.
 """
@@ -20,10 +20,39 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "fixtures"
 CASES = FIXTURES / "cases"
 MANIFEST = "cases.toml"
-CHECKOUTS = ("wanvideowrapper", "comfyui", "meigen", "wan2gp", "vendor")
-DROP_IN_CHECKOUT = "wanvideowrapper"
-DROP_IN_PATH = PurePosixPath("multitalk/multitalk.py")
+CHECKOUTS = ("comfyui", "meigen", "wan2gp", "vendor")
+# WanVideoWrapper as users have it: a custom node, in a folder whose name is no identifier, in a ComfyUI tree.
+WRAPPER_NODE = PurePosixPath("custom_nodes/ComfyUI-WanVideoWrapper")
+WRAPPER = FIXTURES / "comfyui" / WRAPPER_NODE
+DROP_IN_CHECKOUT = "comfyui"
+DROP_IN_PATH = WRAPPER_NODE / "multitalk/multitalk.py"
 _KEYS = {"checkout": str, "path": str, "bundled": bool, "shape": str}
+
+
+# The PyPI `gguf` package the node requires (requirements.txt), reduced to the names the node uses: for runs
+# that import the node without stubs (a ComfyUI start), where it is installed.
+GGUF_STAND_IN = """\
+import enum
+
+GGML_QUANT_SIZES = {}
+
+
+class GGMLQuantizationType(enum.IntEnum):
+    BF16 = 30
+
+
+class GGUFReader:
+    def __init__(self, path):
+        self.tensors = []
+"""
+
+
+def installed_packages(directory: Path) -> Path:
+    """A directory holding what a ComfyUI venv has installed for the bundled node and CI lacks (`gguf`); its path."""
+    package = directory / "gguf"
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(GGUF_STAND_IN)
+    return directory
 
 
 class ManifestError(ValueError):

@@ -15,10 +15,11 @@ from codemod.cli import main
 from codemod.rewrite.profiles import get_profile
 from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
+from tests.fixture_cases import WRAPPER
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
-CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+CHECKOUT = WRAPPER
 SEED_SITES = get_profile("seed").sites()
 
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 
 from codemod.rewrite.file import rewrite
+from tests.fixture_cases import WRAPPER
 from tests.precommit import commit_everything, needs_pre_commit, try_repo
 from tests.cli_runner import invoke as run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+CHECKOUT = WRAPPER
 HOOK_FILES = ("LongCat/layers.py", "multitalk/multitalk.py")  # as pre-commit names a commit's files
 FIXED = rewrite((ROOT / "fixtures" / "cases" / "jan2026.in.py").read_bytes(), "seed").new
 

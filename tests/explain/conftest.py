@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 import itertools
 import shutil
@@ -13,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+from codemod.model.variants import ORIGINAL
+from tests.fixture_cases import FIXTURES, WRAPPER_NODE
+
 
 _numbers = itertools.count()
 
@@ -29,23 +29,27 @@ def _forget(prefix: str) -> None:
 
 @pytest.fixture
 def import_checkout(tmp_path: Path) -> Iterator[ImportCheckout]:
-    """Import a copy of the fixture checkout whose `multitalk.py` holds the given bytes; real `attention()`."""
-    packages: list[str] = []
+    """Import a copy of the fixture checkout whose `multitalk.py` holds the given bytes; real `attention()`.
 
-    def load(multitalk: bytes) -> types.ModuleType:
-        package = f"explain_checkout_{next(_numbers)}"
-        copy = tmp_path / package
-        shutil.copytree(CHECKOUT, copy)
-        (copy / "multitalk" / "multitalk.py").write_bytes(multitalk)
-        packages.append(package)
-        return importlib.import_module(f"{package}.multitalk.multitalk")
+    The node is imported inside a copy of its ComfyUI tree through the loader explain uses, as its host
+    imports it: a plain `import` of its `multitalk` would trip the node's own import cycle.
+    """
+    from codemod.model.load import Loaded, load
 
-    sys.path.insert(0, str(tmp_path))
-    importlib.invalidate_caches()
-    yield load
-    sys.path.remove(str(tmp_path))
-    for package in packages:
-        _forget(package)
+    opened: list[Loaded] = []
+
+    def load_copy(multitalk: bytes) -> types.ModuleType:
+        tree = tmp_path / f"ComfyUI_{next(_numbers)}"
+        shutil.copytree(FIXTURES / "comfyui", tree, ignore=shutil.ignore_patterns("__pycache__"))
+        target = tree / WRAPPER_NODE / "multitalk" / "multitalk.py"
+        target.write_bytes(multitalk)
+        loaded = load(target)
+        opened.append(loaded)
+        return loaded[ORIGINAL].module
+
+    yield load_copy
+    for loaded in opened:
+        loaded.close()
 
 
 @pytest.fixture

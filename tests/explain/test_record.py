@@ -10,10 +10,11 @@ import pytest
 import torch
 
 from codemod.model.record import Boundary, ContiguousCall, recording
+from tests.fixture_cases import WRAPPER
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
-CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
+CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 
 ImportFile = Callable[[str], types.ModuleType]
 ImportCheckout = Callable[[bytes], types.ModuleType]

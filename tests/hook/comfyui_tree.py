@@ -5,14 +5,18 @@ The start script is ours; it reproduces what a real start does that matters to t
 loaded by `spec_from_file_location` under its path less `.py`; then core's model module is imported
 (`comfy_extras/nodes_wan.py` imports `comfy.ldm.wan.model_multitalk`); then each node folder is
 loaded from its `__init__.py` by `spec_from_file_location` under a module name made from its path
-(dots replaced by `_x_`), put in `sys.modules` first. The WanVideoWrapper folder's `__init__.py`
-imports `nodes_sampler`, which imports `.multitalk.multitalk` relatively, as upstream's does.
+(dots replaced by `_x_`), put in `sys.modules` first. The WanVideoWrapper node is the bundled one
+(`fixtures/comfyui/custom_nodes/ComfyUI-WanVideoWrapper`): its `__init__.py` imports `nodes`, which imports the
+model (`wanvideo.modules`), which imports `.multitalk.multitalk`, as upstream's does; `--cpu` gets it past
+`comfy.model_management`'s device check; `site-packages/` beside the tree holds the `gguf` it requires.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+
+from tests.fixture_cases import installed_packages
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 NODE_NAME = "ComfyUI-WanVideoWrapper"
@@ -26,8 +30,11 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CUSTOM_NODES = os.path.join(HERE, "custom_nodes")
+sys.path.append(os.path.join(os.path.dirname(HERE), "site-packages"))  # the venv's packages the node requires
 
-import comfy  # noqa: E402  (main.py imports comfy.options and comfy.cli_args before the prestartup scripts)
+import comfy.options  # noqa: E402  (main.py parses its command line before the prestartup scripts)
+comfy.options.enable_args_parsing()
+import comfy.cli_args  # noqa: E402
 
 
 def execute_prestartup_script():
@@ -68,7 +75,7 @@ print("Starting server", file=sys.stderr)
 
 
 def make_tree(directory: Path) -> Path:
-    """A ComfyUI tree under `directory` (the bundled core and wrapper checkouts); its path."""
+    """A ComfyUI tree under `directory` (the bundled one, with its core file and its wrapper node); its path."""
     tree = directory / "ComfyUI"
     shutil.copytree(FIXTURES / "comfyui", tree, ignore=shutil.ignore_patterns("__pycache__"))
     (tree / "main.py").write_text(MAIN)
@@ -77,10 +84,5 @@ def make_tree(directory: Path) -> Path:
     (tree / "comfy_extras").mkdir()
     (tree / "comfy_extras" / "__init__.py").write_text("")
     (tree / "comfy_extras" / "nodes_wan.py").write_text("from comfy.ldm.wan import model_multitalk  # noqa: F401\n")
-    node = tree / "custom_nodes" / NODE_NAME
-    shutil.copytree(FIXTURES / "wanvideowrapper", node, ignore=shutil.ignore_patterns("__pycache__"))
-    (node / "__init__.py").write_text("from .nodes_sampler import NODE_CLASS_MAPPINGS  # noqa: F401\n")
-    (node / "nodes_sampler.py").write_text(
-        "from .multitalk.multitalk import SingleStreamAttention, SingleStreamMultiAttention  # noqa: F401\n"
-        "NODE_CLASS_MAPPINGS = {}\n")
+    installed_packages(directory / "site-packages")
     return tree

@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from tests.fixture_cases import WRAPPER
+
 ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT_FILE = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
+CHECKOUT_FILE = WRAPPER / "multitalk" / "multitalk.py"
 STAND_INS = (
     "import types\n"
     "torch = nn = types.SimpleNamespace(Module=object, Tensor=object, compiler=types.SimpleNamespace(disable=lambda: lambda f: f))\n"

@@ -27,7 +27,7 @@ pytest.importorskip("torch")
 START = """
 import dis, json, os, runpy, sys, types
 sys.path.insert(0, os.getcwd())
-sys.argv = ["main.py"]
+sys.argv = ["main.py", "--cpu"]
 runpy.run_path("main.py", run_name="__main__")
 import torch
 from codemod.model.build import build
@@ -126,7 +126,8 @@ def test_start_without_contiguify_in_the_environment(tmp_path: Path) -> None:
     tree = make_tree(tmp_path)
     assert invoke("comfyui", "install", str(tree))[0] == 0
     env = {key: value for key, value in os.environ.items() if not key.startswith("CONTIGUIFY_")}
-    script = "import runpy, sys\nsys.modules['codemod'] = None\nrunpy.run_path('main.py', run_name='__main__')\n"
+    script = ("import runpy, sys\nsys.modules['codemod'] = None\nsys.argv = ['main.py', '--cpu']\n"
+              "runpy.run_path('main.py', run_name='__main__')\n")
     done = subprocess.run([sys.executable, "-c", script], cwd=tree, env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr

@@ -14,7 +14,7 @@ import pytest
 
 from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
-from tests.fixture_cases import CASES, FIXTURES
+from tests.fixture_cases import CASES, WRAPPER
 
 FILE = Path("multitalk") / "multitalk.py"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
@@ -29,7 +29,7 @@ def _git(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_revert_pull_fix(tmp_path: Path) -> None:
     upstream = tmp_path / "upstream"
-    shutil.copytree(FIXTURES / "wanvideowrapper", upstream, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(WRAPPER, upstream, ignore=shutil.ignore_patterns("__pycache__"))
     assert _git(upstream, "init", "-q").returncode == 0
     _git(upstream, "add", "-A")
     assert _git(upstream, "commit", "-qm", "v1").returncode == 0

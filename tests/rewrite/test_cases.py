@@ -21,12 +21,12 @@ from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.report.diff import file_diff
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.rewrite.file import rewrite
-from tests.fixture_cases import CHECKOUTS, DROP_IN_CHECKOUT, Case, cases
+from tests.fixture_cases import CHECKOUTS, WRAPPER, Case, cases
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
 CORPUS = ROOT / "fixtures" / "corpus"
-CHECKOUT_MULTITALK = ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py"
+CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 UPDATE = os.environ.get("CONTIGUIFY_UPDATE_EXPECTED") == "1"
 
 INPUTS = sorted(CASES.glob("*.in.py"))
@@ -146,9 +146,10 @@ def test_checkout_carries_its_bundled_case(case: Case) -> None:
     assert (case.checkout_root / case.path).read_bytes() == case.source.read_bytes()
 
 
-def test_every_other_checkout_bundles_one_case() -> None:
-    """jan2026 is the WanVideoWrapper checkout's own file; each other checkout holds one listed case."""
-    assert sorted(str(case.checkout) for case in BUNDLED) == sorted(set(CHECKOUTS) - {DROP_IN_CHECKOUT})
+def test_every_checkout_bundles_one_listed_case() -> None:
+    """Each checkout holds one listed case; the ComfyUI tree's custom node holds jan2026 besides (a drop-in)."""
+    assert sorted(str(case.checkout) for case in BUNDLED) == sorted(CHECKOUTS)
+    assert CHECKOUT_MULTITALK.read_bytes() == (CASES / "jan2026.in.py").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -20,11 +20,12 @@ import pytest
 
 from codemod.isolation import MIB, THREAD_OVERHEAD, Died, Limits, call_isolated
 from codemod.run import files, runner
+from tests.fixture_cases import WRAPPER
 
-from .conftest import CASES, ROOT, seed_rewrite
+from .conftest import CASES, seed_rewrite
 
 # `B` of the report: the fixture's multitalk.py with a final newline.
-B = (ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py").read_bytes() + b"\n"
+B = (WRAPPER / "multitalk" / "multitalk.py").read_bytes() + b"\n"
 OLD = (CASES / "jan2026.in.py").read_bytes()
 NEW = seed_rewrite(OLD)
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and Linux's rlimits")

@@ -22,11 +22,13 @@ from codemod.run import runner
 from codemod.run.job import Job
 from tests.jobs import rewrite_job
 
+from tests.fixture_cases import WRAPPER
+
 from .conftest import CASES, JAN2026_SEED, ROOT, all_files
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 # The file ends without a newline, as upstream's does: one is added so that what a test appends is a line of its own.
-MULTITALK = (ROOT / "fixtures" / "wanvideowrapper" / "multitalk" / "multitalk.py").read_bytes() + b"\n"
+MULTITALK = (WRAPPER / "multitalk" / "multitalk.py").read_bytes() + b"\n"
 
 # Expressions `depth` levels deep, one per way Python nests: each bracket, and each operator, attribute,
 # call or subscript of a chain, is a level (a conditional and a lambda are two: `if`/`else`, `lambda`/`:`).

@@ -7,12 +7,16 @@ suite is skipped with its reason instead of failing to collect.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 if TYPE_CHECKING:
     from tests.runtime.harness.checkouts import Checkouts
+
+RUNTIME = Path(__file__).resolve().parent
+_open: list[Checkouts] = []
 
 
 @pytest.fixture(scope="session")
@@ -21,8 +25,17 @@ def checkouts() -> Iterator[Checkouts]:
     from tests.runtime.harness.checkouts import Checkouts
 
     loaded = Checkouts()
+    _open.append(loaded)
     yield loaded
     loaded.unload()
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Forget the copies once the runtime tests are done: their modules (the ComfyUI tree's `comfy` among them)
+    would otherwise stay in `sys.modules` for the tests after them, which import trees of their own."""
+    if nextitem is None or not Path(nextitem.path).resolve().is_relative_to(RUNTIME):
+        for loaded in _open:
+            loaded.unload()
 
 
 @pytest.fixture(scope="session", autouse=True)

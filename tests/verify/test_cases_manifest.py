@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from tests.fixture_cases import CASES, FIXTURES, Case, ManifestError, cases
+from tests.fixture_cases import CASES, DROP_IN_CHECKOUT, DROP_IN_PATH, FIXTURES, Case, ManifestError, cases
 
 SOURCE = b"class SingleStreamAttention:\n    pass\n"
 
@@ -22,7 +22,7 @@ def test_unlisted_cases_are_drop_ins_and_listed_ones_go_where_the_manifest_says(
     directory = _cases_dir(tmp_path, '[b]\ncheckout = "comfyui"\npath = "comfy/ldm/wan/model_multitalk.py"\n')
     first, second = cases(directory)
     assert (first.name, first.drop_in, first.checkout, first.path) == (
-        "a", True, "wanvideowrapper", PurePosixPath("multitalk/multitalk.py"))
+        "a", True, DROP_IN_CHECKOUT, DROP_IN_PATH)
     assert (second.name, second.drop_in, second.checkout) == ("b", False, "comfyui")
     assert second.checkout_root == FIXTURES / "comfyui"
 

@@ -17,10 +17,11 @@ from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
 from codemod.cli.verify import RUNS_CODE_NOTE
 from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
+from tests.fixture_cases import FIXTURES, WRAPPER, WRAPPER_NODE
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ROOT / "fixtures" / "cases"
-CHECKOUT = ROOT / "fixtures" / "wanvideowrapper"
+CHECKOUT = WRAPPER
 
 Invoke = Callable[..., tuple[int, str, str]]
 
@@ -33,9 +34,10 @@ def invoke(cli: Invoke) -> Invoke:
 
 @pytest.fixture
 def checkout(tmp_path: Path) -> Path:
-    copy = tmp_path / "checkout"
-    shutil.copytree(CHECKOUT, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
+    """The WanVideoWrapper node, in a copy of the ComfyUI tree it lives in."""
+    copy = tmp_path / "ComfyUI"
+    shutil.copytree(FIXTURES / "comfyui", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    return copy / WRAPPER_NODE
 
 
 def test_verify_reports_every_profile_target_and_path_in_json(invoke: Invoke, checkout: Path) -> None:
@@ -45,8 +47,9 @@ def test_verify_reports_every_profile_target_and_path_in_json(invoke: Invoke, ch
     assert [(file["path"], file["profile"]) for file in files] == [
         (str(checkout / "multitalk" / "multitalk.py"), profile) for profile in profile_names()]
     for file in files:
+        # the one stub is the node's PyPI dependency that is not installed here (requirements.txt)
         assert set(file) == {"path", "profile", "stubbed", "notes", "error", "verified", "unverified_reason",
-                             "targets"} and file["stubbed"] == []
+                             "targets"} and file["stubbed"] == ["gguf"]
         assert (file["verified"], file["unverified_reason"], file["error"]) == (True, None, None)
         assert [(t["class"], t["method"], [r["path"] for r in t["runs"]]) for t in file["targets"]] == [
             ("SingleStreamAttention", "forward", ["single"]),

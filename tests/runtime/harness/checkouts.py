@@ -17,12 +17,13 @@ from codemod.model.load import Loaded, load
 from codemod.model.sites import SourcePosition
 from codemod.model.variants import ORIGINAL, Variant, make_variants
 from codemod.rewrite.profiles import all_profiles
+from tests.fixture_cases import WRAPPER
 from tests.fixture_cases import cases as all_cases
 from tests.runtime.harness.backends import register_backends
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = REPO_ROOT / "fixtures"
-CHECKOUT = FIXTURES / "wanvideowrapper"
+CHECKOUT = WRAPPER
 CASES = FIXTURES / "cases"
 MULTITALK = Path("multitalk") / "multitalk.py"
 ATTENTION_MODULE = "wanvideo.modules.attention"
