@@ -27,8 +27,8 @@ PY
 
 tests_status=0 report_status=0 bench_status=0 verify_status=0 real_status=0
 if [ -z "${REAL_ONLY:-}" ]; then
-# --- the CUDA tests --------------------------------------------------------------------------------------
-python3 -m pytest -m cuda tests/runtime -q -rA -p no:cacheprovider --junitxml="$OUT/cuda-tests.xml" \
+# --- the CUDA tests (every test marked cuda) --------------------------------------------------------------------------------------
+python3 -m pytest -m cuda tests/runtime tests/verify/test_untrusted_code.py -q -rA -p no:cacheprovider --junitxml="$OUT/cuda-tests.xml" \
     2>&1 | tee "$OUT/cuda-tests.log"
 tests_status=${PIPESTATUS[0]}
 

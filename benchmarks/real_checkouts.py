@@ -399,8 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = manifest(unpack(args.unpack, work))
     else:
         chosen = []
-    for source in SOURCES:  # a fork's commit that is also upstream's is run once, as upstream's
-        chosen.extend(v for v in versions(args.mirrors, source) if all(v.commit != c.commit for c in chosen))
+        for source in SOURCES:  # a fork's commit that is also upstream's is run once, as upstream's
+            chosen.extend(v for v in versions(args.mirrors, source) if all(v.commit != c.commit for c in chosen))
         build(args.mirrors, work, chosen)
     chosen = [v for v in chosen if not kinds or v.source.kind in kinds]
     if args.newest:

@@ -1,11 +1,22 @@
-"""What every suite shares: a private result cache."""
+"""What every suite shares: a private result cache, and the command line run in this process."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import pytest
+
+from tests.cli_runner import Outcome, run_main
 
 
 @pytest.fixture(autouse=True)
 def private_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every test gets its own result cache, never the user's."""
     monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("contiguify-cache")))
+
+
+@pytest.fixture
+def cli(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Outcome]:
+    """`contiguify ARGS` in this process, through `main`: exit code, stdout, stderr (see tests/cli_runner.py)."""
+    return functools.partial(run_main, capfd, monkeypatch)

@@ -8,12 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from codemod.cli import cli
 from codemod.rewrite.file import rewrite
 from tests.fixture_cases import WRAPPER
 from tests.precommit import commit_everything, needs_pre_commit, try_repo
+from tests.cli_runner import invoke as run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECKOUT = WRAPPER
@@ -77,10 +76,8 @@ def make_checkout(path: Path, pyproject: str) -> Path:
 
 
 def invoke(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
-    if result.exception and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return result.exit_code, result.stderr
+    code, _, err = run_cli(*args)
+    return code, err
 
 
 def test_without_config_the_longcat_class_fails_strict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

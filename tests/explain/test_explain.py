@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 import torch
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
-from codemod.cli.explain import explain
 from codemod.model.build import build, torch_dtype
 from codemod.model.paths import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
 from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
+from tests.cli_runner import run
 from tests.fixture_cases import WRAPPER, cases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ ImportCheckout = Callable[[bytes], types.ModuleType]
 
 
 def invoke(*args: str) -> Result:
-    return CliRunner().invoke(explain, list(args))
+    return run("explain", *args)
 
 
 def attention_layout(run: Run) -> tuple[bool, ...]:

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from codemod.cli import main
 from codemod.results import FileResult
 from codemod.rewrite.file import rewrite
 
@@ -44,26 +43,6 @@ def parsed(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFac
 
     monkeypatch.setattr(runner, "rewrite", recording)
     return lambda: log.read_text().splitlines()
-
-
-@dataclass(frozen=True)
-class Outcome:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capfd: pytest.CaptureFixture[str]) -> Callable[..., Outcome]:
-    """`contiguify ARGS` in this process: exit code, stdout, stderr."""
-
-    def run(*args: str) -> Outcome:
-        capfd.readouterr()
-        code = main(list(args))
-        captured = capfd.readouterr()
-        return Outcome(code, captured.out, captured.err)
-
-    return run
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from codemod.run.job import Job
 from codemod.run.runner import apply_changes, rewrite_jobs
 from codemod.run.write import TEMP_SUFFIX
 
-from .conftest import CASES, JAN2026_SEED, Outcome, Snapshot, all_files
+from tests.cli_runner import Outcome
+
+from .conftest import CASES, JAN2026_SEED, Snapshot, all_files
 
 Cli = Callable[..., Outcome]
 

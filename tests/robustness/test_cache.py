@@ -20,7 +20,9 @@ from codemod.run.cache import PACKAGE_DIRECTORY, ResultCache, _checksum, code_fi
 from codemod.run.job import Job
 from tests.jobs import rewrite_job
 
-from .conftest import CASES, JAN2026_SEED, Outcome
+from tests.cli_runner import Outcome
+
+from .conftest import CASES, JAN2026_SEED
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)

@@ -20,7 +20,9 @@ from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
 from tests.jobs import rewrite_job
 
-from .conftest import CASES, Outcome, seed_rewrite
+from tests.cli_runner import Outcome
+
+from .conftest import CASES, seed_rewrite
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)

@@ -15,7 +15,9 @@ from codemod.results import FileResult
 from codemod.run import runner
 from codemod.run.job import Job
 
-from .conftest import CASES, Outcome, Snapshot, seed_rewrite
+from tests.cli_runner import Outcome
+
+from .conftest import CASES, Snapshot, seed_rewrite
 
 Cli = Callable[..., Outcome]
 

@@ -19,7 +19,9 @@ import pytest
 from codemod.run import write
 from codemod.run.write import TEMP_SUFFIX
 
-from .conftest import CASES, Outcome, all_files, seed_rewrite
+from tests.cli_runner import Outcome
+
+from .conftest import CASES, all_files, seed_rewrite
 
 Cli = Callable[..., Outcome]
 OLD = (CASES / "jan2026.in.py").read_bytes()

@@ -13,7 +13,6 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
-from codemod.cli import main
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
 from codemod.cli.verify import RUNS_CODE_NOTE
@@ -28,17 +27,9 @@ Invoke = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def invoke(capfd: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory,
-           monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-
-    def run(*args: str) -> tuple[int, str, str]:
-        capfd.readouterr()
-        code = main(list(args))
-        captured = capfd.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+def invoke(cli: Invoke) -> Invoke:
+    """The shared in-process runner (tests/conftest.py): code, stdout, stderr."""
+    return cli
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ commands in this process, as a user's shell runs them, and look at what the run 
 
 from __future__ import annotations
 
-import io
 import json
 import sys
 from collections.abc import Callable
@@ -16,7 +15,6 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
-from codemod.cli import main
 from codemod.isolation import can_fork
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
@@ -50,19 +48,9 @@ Invoke = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture
-def invoke(capfd: pytest.CaptureFixture[str], tmp_path_factory: pytest.TempPathFactory,
-           monkeypatch: pytest.MonkeyPatch) -> Invoke:
-    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
-
-    def run(*args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-        if stdin is not None:
-            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin)))
-        capfd.readouterr()
-        code = main(list(args))
-        captured = capfd.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+def invoke(cli: Invoke) -> Invoke:
+    """The shared in-process runner (tests/conftest.py): code, stdout, stderr."""
+    return cli
 
 
 @pytest.fixture
