@@ -8,7 +8,8 @@
 # installed into /tmp/site, never into the system. Logs and summary.md go to $OUT (default ./gpu-out).
 # real/checkouts.tar.xz (written here by `python benchmarks/real_checkouts.py --pack real/checkouts.tar.xz`;
 # real/ is ignored by git, so carry it) holds the real upstream trees: when it is there, check/explain/verify
-# --device cuda run on every file in it, and the forward-time benchmark on one real file per shape.
+# --device cuda run on every file in it, and the per-shape forward-time benchmark on the fixture cases and on
+# one real file per shape, in one run.
 # The device tool brings back at most 8 files from $OUT: the real-file results go into summary.md.
 set -uo pipefail
 
@@ -53,7 +54,8 @@ if [ -f real/checkouts.tar.xz ]; then
     python3 benchmarks/real_checkouts.py --unpack real/checkouts.tar.xz --work "$REAL_WORK" --device cuda \
         --timeout 240 > "$REAL_WORK.md" 2> "$REAL_WORK.log"
     real_status=$?
-    python3 benchmarks/shape_time.py --rounds 20 --passes 2 --real "$REAL_WORK" --no-cases \
+    # the fixture cases and the real files in one run, so that each real file has its fixture beside it
+    python3 benchmarks/shape_time.py --rounds 20 --passes 2 --real "$REAL_WORK" \
         > "$REAL_WORK-shape-time.md" 2>> "$REAL_WORK.log"
     real_status=$(( real_status || $? ))
     tail -n 40 "$REAL_WORK.log" > "$REAL_WORK-log-tail.txt"
@@ -96,7 +98,7 @@ verify = out / "verify-cuda.md"
 print(f"\n## `contiguify verify --device cuda` over every case (exit {verify_status})\n")
 print("```\n" + (verify.read_text() if verify.exists() else "no output") + "```")
 for title, path in (("Real upstream files: `benchmarks/real_checkouts.py --device cuda`", real.with_name(real.name + ".md")),
-                    ("Real upstream files: forward time (`benchmarks/shape_time.py --real`)", real.with_name(real.name + "-shape-time.md")),
+                    ("Forward time per shape, fixture cases and real upstream files (`benchmarks/shape_time.py --real`)", real.with_name(real.name + "-shape-time.md")),
                     ("Real upstream files: the last lines of their log", real.with_name(real.name + "-log-tail.txt"))):
     if path.exists():
         print(f"\n## {title}\n")
