@@ -52,6 +52,7 @@ COMFYUI_RUN = """
 import os, runpy, sys, time
 import torch
 sys.path.insert(0, os.getcwd())
+sys.argv = ["main.py", "--cpu"]
 start, cpu = time.perf_counter(), time.process_time()
 runpy.run_path("main.py", run_name="__main__")
 print(time.perf_counter() - start, time.process_time() - cpu)

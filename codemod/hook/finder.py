@@ -262,11 +262,13 @@ class ContiguifyFinder:
         A host has imported a thousand modules by then: only files whose path, as imported, is spelled
         below a root (as given or resolved) are resolved and looked at.
         """
+        roots = set(self._spellings)
+        below = tuple(root.rstrip(os.sep) + os.sep for root in roots)  # one C-level test per module
         for name, module in list(sys.modules.items()):
             origin = getattr(module, "__file__", None)
-            if not isinstance(origin, str) or not origin.endswith(".py"):
+            if not isinstance(origin, str) or not (origin.startswith(below) or origin in roots):
                 continue
-            if not any(_inside(origin, root) for root in self._spellings):
+            if not origin.endswith(".py"):
                 continue
             if self._watched(os.path.realpath(origin)) is None:
                 continue
