@@ -85,8 +85,9 @@ def revert(
     settled = settle_without_parsing(path, data, targets)
     if settled is not None:
         return settled
-    if INSERTED_TEXT.encode() not in data:  # nothing to remove: an unfixed file is never parsed
-        return FileResult(path, old=data, new=data)
+    if INSERTED_TEXT.encode() not in data:  # nothing to remove; a file fix cannot handle is that error here too
+        fixed = fix(data)
+        return fixed if fixed.error is not None else FileResult(path, old=data, new=data)
     try:
         text, codec = decode(data)
         bom = BOM if text.startswith(BOM) else ""

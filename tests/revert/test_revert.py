@@ -71,3 +71,17 @@ def test_own_calls_outside_the_sites_stay(profile: str) -> None:
     assert fixed.count(COUNT) > own.count(COUNT)
     back = revert(fixed, profile, TARGETS, entry_points=case.entry_points)
     assert back.new == own, back.error
+
+
+@pytest.mark.parametrize("data", [
+    pytest.param(b"class SingleStreamAttention:\n    def forward(self, x:\n", id="syntax-error"),
+    pytest.param(b"class SingleStreamAttention:\n    def forward(self, x):\n        return x\0\n", id="binary"),
+    pytest.param(b"class SingleStreamAttention:\n    def forward(self, x):\n        return x" + b"+x" * 30_000 + b"\n",
+                 id="too-deep"),
+])
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_file_fix_cannot_handle_is_the_same_error_for_revert(data: bytes, profile: str) -> None:
+    fixed = rewrite(data, profile, TARGETS, path="m.py")
+    assert fixed.error is not None
+    back = revert(data, profile, TARGETS, path="m.py")
+    assert back.error == fixed.error and back.new is None
