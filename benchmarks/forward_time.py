@@ -26,17 +26,17 @@ from benchmarks.timing import percent, quartiles, time_forward
 from codemod.rewrite import profile_names
 from tests.runtime.harness.checkouts import Checkouts
 from tests.runtime.harness.modes import BF16_SDPA, FP8, Mode, prepare
-from tests.runtime.harness.scenarios import REAL, ForwardPath, build_models, make_inputs, run_forward
+from tests.runtime.harness.forwards import REAL, Scenario, build_models, forward_inputs, run_forward
 
 VARIANTS = ("original", *profile_names())
-PATHS = (ForwardPath("single", 1, False), ForwardPath("two-speaker", 2, False))
+SCENARIOS = (Scenario("single", 1, False), Scenario("two-speaker", 2, False))
 
 
-def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, passes: int) -> dict[str, object]:
+def bench(checkouts: Checkouts, mode: Mode, scenario: Scenario, rounds: int, passes: int) -> dict[str, object]:
     device = torch.device("cuda")
     modules = [checkouts.get("jan2026", None if name == "original" else name).multitalk for name in VARIANTS]
     models = [prepare(model, mode) for model in build_models(modules, REAL, device)]
-    inputs = make_inputs(REAL, path, mode.dtype, device)
+    inputs = forward_inputs(REAL, scenario, mode.dtype, device)
     outputs = [run_forward(model, inputs.clone()) for model in models]
     bitwise = [bool(torch.equal(outputs[0], out)) for out in outputs]
     for model in models:  # warm-up: allocator, cuBLAS handles, Triton / sdpa kernel choice
@@ -59,7 +59,7 @@ def bench(checkouts: Checkouts, mode: Mode, path: ForwardPath, rounds: int, pass
     del models, outputs
     torch.cuda.empty_cache()
     paired = {name: quartiles(values) for name, values in ratios.items()}
-    return {"mode": mode.name, "path": path.name, "bitwise_equal_to_original": dict(zip(VARIANTS, bitwise)),
+    return {"mode": mode.name, "path": scenario.name, "bitwise_equal_to_original": dict(zip(VARIANTS, bitwise)),
             "passes": per_pass, "ratio_to_original": paired}
 
 
@@ -79,8 +79,8 @@ def main() -> int:
     results = []
     checkouts = Checkouts()
     for mode in (BF16_SDPA, FP8):
-        for path in PATHS:
-            results.append(bench(checkouts, mode, path, args.rounds, args.passes))
+        for scenario in SCENARIOS:
+            results.append(bench(checkouts, mode, scenario, args.rounds, args.passes))
     checkouts.unload()
     print("| mode | path | original ms | seed ms | boundary ms | seed vs original [IQR] | boundary vs original [IQR] | outputs equal (seed, boundary) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -2,7 +2,7 @@
 
 Every fixture case named on the command line (default: one per upstream shape) runs in its own
 mini checkout through `codemod.model`, at the real shape (Wan 14B: dim 5120, 40 heads, 32 audio
-tokens per frame, 21 latent frames of 48x48), bf16, on each forward path its class has. Entry
+tokens per frame, 21 latent frames of 48x48), bf16, in each scenario its class has (single-, two-speaker). Entry
 points that are not installed on the machine (xformers, flash-attn, Habana) are served by the
 loader's reference kernel in the entry point's own layout; the report says which.
 
@@ -42,7 +42,7 @@ from benchmarks.timing import percent, quartiles, time_forward
 from codemod.model.build import attention_class, build
 from benchmarks.real_checkouts import Version, manifest, unpack
 from codemod.model.load import LoadError, load
-from codemod.model.paths import forward_inputs, paths, run_forward
+from codemod.model.scenarios import forward_inputs, run_forward, scenarios
 from codemod.model.shape import REAL, SMALL, Shape
 from codemod.model.variants import Variant, make_variants
 from codemod.rewrite.profiles import all_profiles
@@ -104,9 +104,9 @@ def bench_file(name: str, file: Path, in_checkout: bool, shape: Shape, rounds: i
         classes = [attention_class(loaded[variant].module, made.class_names) for variant in names]
         if any(cls is None for cls in classes):
             raise SystemExit(f"{name}: no attention class to run")
-        for path in paths(classes[0]):  # type: ignore[arg-type]
+        for scenario in scenarios(classes[0]):  # type: ignore[arg-type]
             models = [build(cls, shape, device, dtype, seed=0) for cls in classes]  # type: ignore[arg-type]
-            inputs = forward_inputs(shape, path, dtype, device, seed=0)
+            inputs = forward_inputs(shape, scenario, dtype, device, seed=0)
             outputs = [run_forward(model, inputs.clone()) for model in models]
             equal = {variant: bool(torch.equal(outputs[0], out)) for variant, out in zip(names, outputs)}
             for model in models:
@@ -126,7 +126,7 @@ def bench_file(name: str, file: Path, in_checkout: bool, shape: Shape, rounds: i
                 for variant in ratios:
                     ratios[variant].extend(t / base for t, base in zip(samples[variant], samples[names[0]]))
             results.append({
-                "case": name, "path": path.name, "stubbed": list(loaded.stubbed),
+                "case": name, "path": scenario.name, "stubbed": list(loaded.stubbed),
                 "bitwise_equal_to_original": equal, "pass_medians_ms": per_pass,
                 "ratio_to_original": {variant: quartiles(values) for variant, values in ratios.items()},
             })

@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from codemod.model.paths import Inputs, run_forward
+from codemod.model.scenarios import Inputs, run_forward
 
 
 def time_forward(model: torch.nn.Module, inputs: Inputs) -> float:

@@ -12,12 +12,12 @@ import click
 
 from codemod.cli.shared import DTYPE_CHOICE, PROFILE_CHOICE, CommandFailed, import_needing_torch
 from codemod.isolation import CODE_WALL_SECONDS
-from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
+from codemod.model.shape import REAL, SINGLE, TWO, Scenario, Shape
 from codemod.model.startup import alongside_torch_import
 
 DEFAULT_SIZES = REAL
 DEFAULT_DTYPE = "bf16"
-PATH_OF_HUMANS: dict[int, ForwardPath] = {SINGLE.speakers: SINGLE, TWO.speakers: TWO}
+SCENARIO_OF_HUMANS: dict[int, Scenario] = {SINGLE.speakers: SINGLE, TWO.speakers: TWO}
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -69,7 +69,7 @@ class _ErrorsAsJson(click.Command):
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--profile", "profiles", multiple=True, type=PROFILE_CHOICE, metavar="NAME",
               help="Rewrite to compare with the original; repeatable (default: every profile).")
-@click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in PATH_OF_HUMANS)),
+@click.option("--humans", multiple=True, type=click.Choice(sorted(str(n) for n in SCENARIO_OF_HUMANS)),
               help="1: single-speaker path, 2: two-speaker path; repeatable (default: both).")
 @_size_options
 @click.option("--dtype", type=DTYPE_CHOICE, default=DEFAULT_DTYPE, show_default=True,
@@ -101,7 +101,7 @@ def explain(
     if isinstance(project, ConfigError):
         raise CommandFailed(str(project))
     chosen_profiles = list(dict.fromkeys(profiles)) or list(PROFILE_NAMES)
-    chosen_humans = sorted({int(count) for count in humans}) or sorted(PATH_OF_HUMANS)
+    chosen_humans = sorted({int(count) for count in humans}) or sorted(SCENARIO_OF_HUMANS)
     shape = Shape(dim=dim, heads=heads, enc_dim=enc_dim, enc_tokens=enc_tokens,
                   frames=frames, height=height, width=width)
     try:
@@ -121,7 +121,8 @@ def explain(
 
     click.echo(f"note: importing {path} and running its module-level code (and its siblings')", err=True)
     work = functools.partial(
-        _explained, analysis.explain_file, path, chosen_profiles, [PATH_OF_HUMANS[count] for count in chosen_humans],
+        _explained, analysis.explain_file, path, chosen_profiles,
+        [SCENARIO_OF_HUMANS[count] for count in chosen_humans],
         shape, dtype, in_checkout=not bare, entry_points=project.entry_points, variants=variants,
     )
     from codemod.isolation import Died, call_in_fork

@@ -2,7 +2,7 @@
 
 The meta device carries shapes, strides and storage offsets but no data, so the real sizes cost
 neither memory nor time, and layouts come out as a GPU run would produce them. Loading, building,
-paths and recording are `codemod.model`'s, the same that `verify` and the runtime tests use.
+scenarios and recording are `codemod.model`'s, the same that `verify` and the runtime tests use.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import torch
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, attention_class, build, torch_dtype
 from codemod.model.load import Loaded, LoadError, load
-from codemod.model.paths import forward_inputs, run_forward, undriven
 from codemod.model.record import Recording, recording, reference_kernels
-from codemod.model.shape import ForwardPath, Shape
+from codemod.model.scenarios import forward_inputs, run_forward, undriven
+from codemod.model.shape import Scenario, Shape
 from codemod.model.variants import ORIGINAL, Variant, VariantError, Variants, make_variants
 
 META = torch.device("meta")
@@ -30,20 +30,20 @@ class ExplainError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """One forward of one variant (the original file or a profile's rewrite) on one path.
+    """One forward of one variant (the original file or a profile's rewrite) in one scenario (its name).
 
     `error`: why it could not run (the class not built, the forward raised); `recording` is then empty.
     """
 
     variant: str
-    path: str
+    scenario: str
     recording: Recording
     error: str | None = None
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """Every run explain made on one file; `notes` say what was stubbed and which paths could not run, and why."""
+    """Every run explain made on one file; `notes` say what was stubbed and which scenarios could not run, and why."""
 
     file: str
     shape: Shape
@@ -52,7 +52,7 @@ class Explanation:
     notes: tuple[str, ...]
 
 
-def _record(loaded: Loaded, variant: Variant, class_name: str, path: ForwardPath, shape: Shape,
+def _record(loaded: Loaded, variant: Variant, class_name: str, scenario: Scenario, shape: Shape,
             dtype: str) -> tuple[Recording, str | None]:
     """One run's recording, and a note when the real attention kernels had to be replaced for it.
 
@@ -68,7 +68,7 @@ def _record(loaded: Loaded, variant: Variant, class_name: str, path: ForwardPath
         model = build(cls, shape, META, torch_dtype(dtype))
     except BuildError as error:
         raise ExplainError(str(error)) from error
-    inputs = forward_inputs(shape, path, torch_dtype(dtype), META)
+    inputs = forward_inputs(shape, scenario, torch_dtype(dtype), META)
     try:
         with recording(module, model, site_positions=variant.sites, entry_points=loaded.entry_points) as recorded:
             run_forward(model, inputs)
@@ -83,14 +83,14 @@ def _record(loaded: Loaded, variant: Variant, class_name: str, path: ForwardPath
         raise ExplainError(first) from error
     if not calls:
         raise ExplainError(first)
-    return recorded, (f"{variant.name}, {path.name}-speaker path: {first}; run again with "
+    return recorded, (f"{variant.name}, {scenario.name}-speaker path: {first}; run again with "
                       f"{', '.join(calls)} served by PyTorch's sdpa in its layout")
 
 
 def explain_file(
     path: Path,
     profiles: Sequence[str],
-    paths: Sequence[ForwardPath],
+    scenarios: Sequence[Scenario],
     shape: Shape,
     dtype: str = "bf16",
     *,
@@ -99,7 +99,7 @@ def explain_file(
     entry_points: Sequence[EntryPoint] = ENTRY_POINTS,
     variants: Variants | None = None,
 ) -> Explanation:
-    """Record the original file and each profile's rewrite of it on each path, at `shape`, on the meta device.
+    """Record the original file and each profile's rewrite of it in each scenario, at `shape`, on the meta device.
 
     `data`: the module's bytes, when they are not (yet) what `path` holds; `path` still places it in its checkout.
     `variants`: made already (`make_variants` of `profiles`), else made here.
@@ -121,10 +121,10 @@ def explain_file(
     except LoadError as error:
         raise ExplainError(f"{path}: {error}") from error
     with loaded:
-        for speaker_path in paths:
-            chosen = attention_class(loaded[ORIGINAL].module, variants.class_names, speaker_path.speakers)
+        for scenario in scenarios:
+            chosen = attention_class(loaded[ORIGINAL].module, variants.class_names, scenario.speakers)
             if chosen is None:
-                notes.append(f"{speaker_path.name}-speaker path skipped: no multi-speaker class (none of "
+                notes.append(f"{scenario.name}-speaker path skipped: no multi-speaker class (none of "
                              f"{', '.join(variants.class_names)} has a forward that takes x_ref_attn_map or human_num)")
                 continue
             reason = undriven(chosen)
@@ -132,13 +132,13 @@ def explain_file(
                 try:
                     if reason is not None:
                         raise ExplainError(f"cannot drive it: {reason}")
-                    recorded, note = _record(loaded, variant, chosen.__name__, speaker_path, shape, dtype)
-                    runs.append(Run(variant.name, speaker_path.name, recorded))
+                    recorded, note = _record(loaded, variant, chosen.__name__, scenario, shape, dtype)
+                    runs.append(Run(variant.name, scenario.name, recorded))
                     if note is not None:
                         notes.append(note)
-                except ExplainError as error:  # one path that cannot run is a result; the others still run
-                    runs.append(Run(variant.name, speaker_path.name, Recording(), str(error)))
-                    notes.append(f"{variant.name}, {speaker_path.name}-speaker path: could not run: {error}")
+                except ExplainError as error:  # one scenario that cannot run is a result; the others still run
+                    runs.append(Run(variant.name, scenario.name, Recording(), str(error)))
+                    notes.append(f"{variant.name}, {scenario.name}-speaker path: could not run: {error}")
         notes[:0] = loaded.notes
         if loaded.stubbed:
             notes.insert(0, f"stubbed, not importable here: {', '.join(loaded.stubbed)}")

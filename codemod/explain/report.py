@@ -10,7 +10,7 @@ from codemod.explain.analysis import Explanation, Run
 from codemod.match.entry_points import TENSOR_NAMES
 from codemod.model.record import Boundary, ContiguousCall
 
-PATH_TITLES = {"single": "single-speaker", "two": "two-speaker"}
+SCENARIO_TITLES = {"single": "single-speaker", "two": "two-speaker"}
 
 
 def size_text(count: int) -> str:
@@ -84,7 +84,7 @@ def verdict(run: Run) -> str:
         )
     else:
         parts.append("no .contiguous() calls")
-    return f"verdict {run.variant}, {PATH_TITLES.get(run.path, run.path)}: " + "; ".join(parts)
+    return f"verdict {run.variant}, {SCENARIO_TITLES.get(run.scenario, run.scenario)}: " + "; ".join(parts)
 
 
 def sizes_line(explanation: Explanation) -> str:
@@ -99,20 +99,21 @@ def sizes_line(explanation: Explanation) -> str:
 
 
 def _attention_summary(explanation: Explanation) -> list[str]:
-    """Contiguity of (q, k, v) at the first attention entry point: one row per path, one column per variant."""
+    """Contiguity of (q, k, v) at the first attention entry point: one row per scenario, one column per variant."""
     variants = list(dict.fromkeys(run.variant for run in explanation.runs))
-    paths = list(dict.fromkeys(run.path for run in explanation.runs))
+    scenarios = list(dict.fromkeys(run.scenario for run in explanation.runs))
     cells: dict[tuple[str, str], str] = {}
     for run in explanation.runs:
         if run.error is not None:
-            cells[(run.path, run.variant)] = "could not run"
+            cells[(run.scenario, run.variant)] = "could not run"
             continue
         flags: dict[str, bool] = {}
         for b in run.recording.boundaries:
             if b.is_attention and b.arg not in flags:
                 flags[b.arg] = b.contiguous
-        cells[(run.path, run.variant)] = _tuple_text([_yes(flags[arg]) for arg in TENSOR_NAMES if arg in flags])
-    rows = [[PATH_TITLES.get(path, path), *(cells.get((path, variant), "-") for variant in variants)] for path in paths]
+        cells[(run.scenario, run.variant)] = _tuple_text([_yes(flags[arg]) for arg in TENSOR_NAMES if arg in flags])
+    rows = [[SCENARIO_TITLES.get(scenario, scenario), *(cells.get((scenario, variant), "-") for variant in variants)]
+            for scenario in scenarios]
     return ["attention inputs contiguous (q, k, v)", *_table(["path", *variants], rows, frozenset())]
 
 
@@ -120,7 +121,7 @@ def render_text(explanation: Explanation) -> str:
     """Per run: its kernel inputs, its `.contiguous()` calls and a verdict; then (q, k, v) for every run."""
     lines = [f"explain {explanation.file}", sizes_line(explanation), ""]
     for run in explanation.runs:
-        lines.append(f"{PATH_TITLES.get(run.path, run.path)} path, {run.variant}")
+        lines.append(f"{SCENARIO_TITLES.get(run.scenario, run.scenario)} path, {run.variant}")
         if run.error is not None:
             lines.extend([f"  could not run: {run.error}", ""])
             continue
@@ -151,7 +152,7 @@ def render_json(explanation: Explanation) -> str:
         "runs": [
             {
                 "variant": run.variant,
-                "path": run.path,
+                "path": run.scenario,  # the scenario's name, under the key the README documents
                 "error": run.error,
                 "boundaries": [
                     {

@@ -120,7 +120,7 @@ def module_classes(module: types.ModuleType, names: Sequence[str]) -> dict[str, 
 
 
 def attention_class(module: types.ModuleType, names: Sequence[str], speakers: int = 1) -> type[torch.nn.Module] | None:
-    """The class a real caller runs for `speakers`: the multi-speaker class for every path (it hands one speaker
+    """The class a real caller runs for `speakers`: the multi-speaker class in every scenario (it hands one speaker
     to its base class's forward), else, for one speaker, the first class; None when there is none."""
     classes = module_classes(module, names)
     multi = [cls for cls in classes.values() if takes_speakers(cls)]

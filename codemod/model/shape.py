@@ -1,4 +1,4 @@
-"""The sizes a forward runs at and the paths it takes; free of torch, so the command line can read them."""
+"""The sizes a forward runs at and the scenarios it runs in; free of torch, so the command line can read them."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ SMALL = Shape(dim=256, heads=4, enc_dim=64, enc_tokens=32, frames=3, height=4, w
 
 
 @dataclass(frozen=True)
-class ForwardPath:
-    """Which branch of the forward runs, and on what batch layout.
+class Scenario:
+    """Which branch of the forward runs, and on what batch layout: single-speaker, two-speaker, ...
 
     `speakers` 1 is the single-speaker path (`human_num=1` where the forward takes it). `extra`: `x`
     has one more latent frame than the audio. `batch` > 1 with `shared_audio`: one audio context for
@@ -62,5 +62,5 @@ class ForwardPath:
     attn_map: bool = True
 
 
-SINGLE = ForwardPath("single", 1)
-TWO = ForwardPath("two", 2)
+SINGLE = Scenario("single", 1)
+TWO = Scenario("two", 2)

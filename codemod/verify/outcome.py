@@ -1,7 +1,7 @@
 """What `verify` found, as plain values, and how it is reported (text, JSON).
 
 Free of torch: `fix --verify` and the reports use it without loading the model. A run compares one
-target class's forward on one path, original against rewritten, with the same weights and inputs:
+target class's forward in one scenario, original against rewritten, with the same weights and inputs:
 
 - `equal`: both return tensors that are bitwise equal (same shape and dtype);
 - `differs`: both return tensors that are not (`max_abs_diff` when the shapes agree), or the
@@ -10,7 +10,7 @@ target class's forward on one path, original against rewritten, with the same we
 - `same-error`: both raise the same error (type and message);
 - `unverifiable`: the file cannot be imported, the class not built or called (the detail says which).
 
-A file and profile count as *verified* only when every target has at least one path that ran to
+A file and profile count as *verified* only when every target has at least one scenario that ran to
 the end in both the original and the rewrite and compared `equal`; `same-error` and `unverifiable`
 runs verify nothing. A file with targets that is not verified makes the run fail (exit 2) unless
 the caller allows it (`--allow-unverified`).
@@ -29,10 +29,10 @@ FAILING: frozenset[Status] = frozenset({"differs", "new-error"})
 
 
 @dataclass(frozen=True)
-class PathRun:
-    """One forward path of one target: `path` is the path's name (`single`, `two`)."""
+class ScenarioRun:
+    """One scenario of one target: `scenario` is its name (`single`, `two`)."""
 
-    path: str
+    scenario: str
     status: Status
     detail: str = ""
     max_abs_diff: float | None = None
@@ -44,7 +44,7 @@ class TargetRuns:
 
     class_name: str
     method: str
-    runs: tuple[PathRun, ...]
+    runs: tuple[ScenarioRun, ...]
 
 
 @dataclass(frozen=True)
@@ -69,23 +69,23 @@ class FileVerification:
             return "no target was run"
         for target in self.targets:
             if not any(run.status == "equal" for run in target.runs):
-                runs = "; ".join(f"{run.path}: {describe(run)}" for run in target.runs)
+                runs = "; ".join(f"{run.scenario}: {describe(run)}" for run in target.runs)
                 return (f"{target.class_name}.{target.method}: no path ran to the end in both the original and the "
                         f"rewrite with equal results ({runs})")
         return None
 
     @property
     def failures(self) -> list[str]:
-        """`Class.method, path: status (detail)` for every run that differs or raises anew."""
+        """`Class.method, scenario: status (detail)` for every run that differs or raises anew."""
         return [
-            f"{target.class_name}.{target.method}, {run.path}: {describe(run)}"
+            f"{target.class_name}.{target.method}, {run.scenario}: {describe(run)}"
             for target in self.targets
             for run in target.runs
             if run.status in FAILING
         ]
 
 
-def describe(run: PathRun) -> str:
+def describe(run: ScenarioRun) -> str:
     """The status with what it rests on: `differs (max abs diff 0.25)`, `new-error (RuntimeError: ... line 12)`."""
     parts = [run.detail] if run.detail else []
     if run.max_abs_diff is not None:
@@ -120,7 +120,8 @@ def render_json(files: Sequence[FileVerification]) -> str:
                         "class": target.class_name,
                         "method": target.method,
                         "runs": [
-                            {"path": run.path, "status": run.status, "detail": run.detail,
+                            # "path": the key the README documents
+                            {"path": run.scenario, "status": run.status, "detail": run.detail,
                              "max_abs_diff": run.max_abs_diff}
                             for run in target.runs
                         ],
@@ -149,7 +150,7 @@ def render_text(files: Sequence[FileVerification]) -> str:
             lines.append(f"{file.path} [{file.profile}]: stubbed (not importable here): {', '.join(file.stubbed)}")
         for target in file.targets:
             for run in target.runs:
-                lines.append(f"{file.path} [{file.profile}] {target.class_name}.{target.method} {run.path}: "
+                lines.append(f"{file.path} [{file.profile}] {target.class_name}.{target.method} {run.scenario}: "
                              f"{describe(run)}")
     counts = {status: 0 for status in STATUSES}
     for file in files:

@@ -1,8 +1,8 @@
-"""Runs a file's target forwards, original against rewritten, and says per target and path whether they agree.
+"""Runs a file's target forwards, original against rewritten, and says per target and scenario whether they agree.
 
 Both variants are imported side by side through `codemod.model.load` (inside the file's checkout when
 it has one, stubbing only what is not installed), each target class is built twice with the same
-seeded weights, and every path its forward has gets the same seeded inputs. On CUDA the device is
+seeded weights, and every scenario its forward has gets the same seeded inputs. On CUDA the device is
 synchronised after every attention entry point and linear layer, so a kernel fault is reported with
 the call and line that launched it, not at some later line where CUDA happens to notice it. Forwards
 run eagerly (see `codemod.model.load`).
@@ -25,16 +25,16 @@ import torch
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.model.build import BuildError, build, torch_dtype
 from codemod.model.load import LoadError, load, replaced
-from codemod.model.paths import forward_inputs, paths, run_forward, undriven
 from codemod.model.record import entry_point_targets
-from codemod.model.shape import SINGLE, SMALL, ForwardPath, Shape
+from codemod.model.scenarios import forward_inputs, run_forward, scenarios, undriven
+from codemod.model.shape import SINGLE, SMALL, Scenario, Shape
 from codemod.model.variants import ORIGINAL, Variant
 from codemod.results import FileResult
-from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
+from codemod.verify.outcome import FileVerification, ScenarioRun, TargetRuns
 
 SEED = 0
-UNLOADED = "all"  # the path name of a run that could not start because the file did not import
-ONE_FRAME = "1-frame"  # suffix of a path run on one latent frame, tried when the original raised on every path
+UNLOADED = "all"  # the scenario name of a run that could not start because the file did not import
+ONE_FRAME = "1-frame"  # suffix of a scenario run on one latent frame, tried when the original raised in every one
 
 
 class KernelFault(RuntimeError):
@@ -58,28 +58,29 @@ def _bitwise_equal(before: torch.Tensor, after: torch.Tensor) -> bool:
     return torch.equal(before.contiguous().view(torch.uint8), after.contiguous().view(torch.uint8))
 
 
-def compare(path: str, before: torch.Tensor | BaseException, after: torch.Tensor | BaseException,
-            before_file: str | None = None, after_file: str | None = None) -> PathRun:
+def compare(scenario: str, before: torch.Tensor | BaseException, after: torch.Tensor | BaseException,
+            before_file: str | None = None, after_file: str | None = None) -> ScenarioRun:
     """The run's status from what the original (`before`) and the rewrite (`after`) returned or raised.
 
     `before_file`, `after_file`: the files the two modules run from, to name the line an error came from.
     """
     if isinstance(before, BaseException) and isinstance(after, BaseException):
         if f"{type(before).__name__}: {before}" == f"{type(after).__name__}: {after}":
-            return PathRun(path, "same-error", _error_text(after, after_file))
-        return PathRun(path, "new-error", f"{_error_text(after, after_file)}; the original raised "
-                                          f"{_error_text(before, before_file)}")
+            return ScenarioRun(scenario, "same-error", _error_text(after, after_file))
+        return ScenarioRun(scenario, "new-error", f"{_error_text(after, after_file)}; the original raised "
+                                                  f"{_error_text(before, before_file)}")
     if isinstance(after, BaseException):
-        return PathRun(path, "new-error", _error_text(after, after_file))
+        return ScenarioRun(scenario, "new-error", _error_text(after, after_file))
     if isinstance(before, BaseException):
-        return PathRun(path, "differs", f"the original raised {_error_text(before, before_file)}; the rewrite did not")
+        return ScenarioRun(scenario, "differs",
+                           f"the original raised {_error_text(before, before_file)}; the rewrite did not")
     if before.shape != after.shape or before.dtype != after.dtype:
-        return PathRun(path, "differs", f"original {tuple(before.shape)} {before.dtype}, "
-                                        f"rewritten {tuple(after.shape)} {after.dtype}")
+        return ScenarioRun(scenario, "differs", f"original {tuple(before.shape)} {before.dtype}, "
+                                                f"rewritten {tuple(after.shape)} {after.dtype}")
     if _bitwise_equal(before, after):
-        return PathRun(path, "equal")
+        return ScenarioRun(scenario, "equal")
     difference = (after.double() - before.double()).abs().nan_to_num(nan=float("inf")).max().item()
-    return PathRun(path, "differs", max_abs_diff=difference)
+    return ScenarioRun(scenario, "differs", max_abs_diff=difference)
 
 
 def _caller_line(module_file: str | None) -> int | None:
@@ -145,10 +146,11 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
                  device: torch.device, dtype: torch.dtype, entry_points: Sequence[EntryPoint]) -> list[TargetRuns]:
     """The runs of one target: the original (`modules[0]`) against each rewrite, one `TargetRuns` per rewrite.
 
-    The original is built and run once per path; every rewrite gets its weights and the same inputs.
+    The original is built and run once per scenario; every rewrite gets its weights and the same inputs.
     """
-    def unverifiable(reason: str, path: str = UNLOADED) -> list[TargetRuns]:
-        return [TargetRuns(class_name, method, (PathRun(path, "unverifiable", reason),)) for _ in modules[1:]]
+    def unverifiable(reason: str, scenario: str = UNLOADED) -> list[TargetRuns]:
+        return [TargetRuns(class_name, method, (ScenarioRun(scenario, "unverifiable", reason),))
+                for _ in modules[1:]]
 
     if method != "forward":
         return unverifiable(f"only forward methods are run, not {method}")
@@ -159,23 +161,24 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
     reason = undriven(classes[0])
     if reason is not None:
         return unverifiable(f"cannot drive it: {reason}")
-    runs: list[list[PathRun]] = [[] for _ in modules[1:]]
-    originals = [_run_path(modules, classes, path, path.name, shape, device, dtype, entry_points, runs)
-                 for path in paths(classes[0])]
+    runs: list[list[ScenarioRun]] = [[] for _ in modules[1:]]
+    originals = [_run_scenario(modules, classes, scenario, scenario.name, shape, device, dtype, entry_points, runs)
+                 for scenario in scenarios(classes[0])]
     if originals and all(isinstance(outcome, BaseException) for outcome in originals):
-        # The original raised on every path. Upstream code that miscounts frames (a real August 2025 version's
+        # The original raised in every scenario. Upstream code that miscounts frames (a real August 2025 version's
         # single-speaker forward) still runs on one latent frame: the same statements, each rewritten site
         # included, on a video of one frame.
         one_frame = dataclasses.replace(shape, frames=1)
-        _run_path(modules, classes, SINGLE, f"{SINGLE.name}-{ONE_FRAME}", one_frame, device, dtype, entry_points,
-                  runs)
+        _run_scenario(modules, classes, SINGLE, f"{SINGLE.name}-{ONE_FRAME}", one_frame, device, dtype, entry_points,
+                      runs)
     return [TargetRuns(class_name, method, tuple(found_runs)) for found_runs in runs]
 
 
-def _run_path(modules: Sequence[types.ModuleType], classes: Sequence[type[torch.nn.Module]], path: ForwardPath,
-              name: str, shape: Shape, device: torch.device, dtype: torch.dtype, entry_points: Sequence[EntryPoint],
-              runs: list[list[PathRun]]) -> torch.Tensor | BaseException | None:
-    """One path, original against each rewrite: a `PathRun` called `name` appended to each of `runs`.
+def _run_scenario(modules: Sequence[types.ModuleType], classes: Sequence[type[torch.nn.Module]], scenario: Scenario,
+                  name: str, shape: Shape, device: torch.device, dtype: torch.dtype,
+                  entry_points: Sequence[EntryPoint],
+                  runs: list[list[ScenarioRun]]) -> torch.Tensor | BaseException | None:
+    """One scenario, original against each rewrite: a `ScenarioRun` called `name` appended to each of `runs`.
 
     Returns what the original returned or raised (None when the classes could not be built)."""
     try:
@@ -184,9 +187,9 @@ def _run_path(modules: Sequence[types.ModuleType], classes: Sequence[type[torch.
             model.load_state_dict(models[0].state_dict())
     except (BuildError, RuntimeError) as error:
         for found_runs in runs:
-            found_runs.append(PathRun(name, "unverifiable", f"cannot construct it: {error}"))
+            found_runs.append(ScenarioRun(name, "unverifiable", f"cannot construct it: {error}"))
         return None
-    inputs = forward_inputs(shape, path, dtype, device, seed=SEED)
+    inputs = forward_inputs(shape, scenario, dtype, device, seed=SEED)
     outcomes: list[torch.Tensor | BaseException] = []
     for module, model in zip(modules, models):
         with synchronised_kernels(module, model, device, entry_points):
@@ -225,7 +228,7 @@ def verify_rewrites(rewrites: Mapping[str, FileResult], device: str = "cpu", dty
     except LoadError as error:
         reason = f"cannot import it: {error}"
         unloaded = {profile: FileVerification(result.path, profile, (), tuple(
-            TargetRuns(target.class_name, target.method, (PathRun(UNLOADED, "unverifiable", reason),))
+            TargetRuns(target.class_name, target.method, (ScenarioRun(UNLOADED, "unverifiable", reason),))
             for target in result.targets)) for profile, result in usable.items()}
         return [failed.get(profile) or unloaded[profile] for profile in rewrites]
     # At the small shape, thread start-up costs more than the work on CPU (about 7x on 2 cores).

@@ -15,9 +15,9 @@ from click.testing import Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
 from codemod.model.build import build, torch_dtype
-from codemod.model.paths import forward_inputs, run_forward
+from codemod.model.scenarios import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
-from codemod.model.shape import REAL, SINGLE, TWO, ForwardPath, Shape
+from codemod.model.shape import REAL, SINGLE, TWO, Scenario, Shape
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
 from tests.cli_runner import run
@@ -29,7 +29,7 @@ CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
 SMALL_OPTIONS = ["--dim", "64", "--heads", "4", "--enc-dim", "32", "--enc-tokens", "8",
                  "--frames", "3", "--height", "4", "--width", "4"]
-PATHS: tuple[ForwardPath, ...] = (SINGLE, TWO)
+SCENARIOS: tuple[Scenario, ...] = (SINGLE, TWO)
 PROFILES = list(profile_names())
 
 ImportCheckout = Callable[[bytes], types.ModuleType]
@@ -43,13 +43,13 @@ def attention_layout(run: Run) -> tuple[bool, ...]:
     return tuple(b.contiguous for b in run.recording.boundaries if b.is_attention)
 
 
-def run_of(explanation: Explanation, variant: str, path: str) -> Run:
-    return next(run for run in explanation.runs if run.variant == variant and run.path == path)
+def run_of(explanation: Explanation, variant: str, scenario: str) -> Run:
+    return next(run for run in explanation.runs if run.variant == variant and run.scenario == scenario)
 
 
 @pytest.fixture(scope="module")
 def real_shape() -> Explanation:
-    return explain_file(CHECKOUT_MULTITALK, PROFILES, PATHS, REAL)
+    return explain_file(CHECKOUT_MULTITALK, PROFILES, SCENARIOS, REAL)
 
 
 # (q, k, v) contiguous at attention(), bf16, at the real shape: the measured table of FACTS.md.
@@ -63,9 +63,9 @@ ATTENTION_LAYOUTS = {
 }
 
 
-@pytest.mark.parametrize(("variant", "path"), list(ATTENTION_LAYOUTS))
-def test_attention_inputs_at_the_real_shape(real_shape: Explanation, variant: str, path: str) -> None:
-    assert attention_layout(run_of(real_shape, variant, path)) == ATTENTION_LAYOUTS[(variant, path)]
+@pytest.mark.parametrize(("variant", "scenario"), list(ATTENTION_LAYOUTS))
+def test_attention_inputs_at_the_real_shape(real_shape: Explanation, variant: str, scenario: str) -> None:
+    assert attention_layout(run_of(real_shape, variant, scenario)) == ATTENTION_LAYOUTS[(variant, scenario)]
 
 
 def test_linear_inputs_are_contiguous_and_everything_is_aligned(real_shape: Explanation) -> None:
@@ -82,8 +82,8 @@ def test_strided_views_and_what_the_rewrites_copy(real_shape: Explanation) -> No
     q_seed = next(b for b in run_of(real_shape, "seed", "two").recording.boundaries if b.arg == "q")
     assert (q_seed.shape, q_seed.stride) == ((21, 2304, 40, 128), (294912, 128, 6193152, 1))
 
-    def copies(variant: str, path: str) -> list[tuple[str | None, int]]:
-        return [(c.site, c.bytes) for c in run_of(real_shape, variant, path).recording.contiguous_calls if c.copied]
+    def copies(variant: str, scenario: str) -> list[tuple[str | None, int]]:
+        return [(c.site, c.bytes) for c in run_of(real_shape, variant, scenario).recording.contiguous_calls if c.copied]
 
     audio_bytes = 21 * 32 * 5120 * 2
     assert copies("original", "single") == copies("original", "two") == []
@@ -96,7 +96,7 @@ def test_strided_views_and_what_the_rewrites_copy(real_shape: Explanation) -> No
 
 
 def test_every_executed_call_of_a_rewrite_is_named_by_its_site(real_shape: Explanation) -> None:
-    sites = {(run.variant, run.path): [c.site for c in run.recording.contiguous_calls] for run in real_shape.runs}
+    sites = {(run.variant, run.scenario): [c.site for c in run.recording.contiguous_calls] for run in real_shape.runs}
     assert sites[("seed", "single")] == [
         "single.x-view-in", "single.q-view", "single.kv-linear", "single.kv-view",
         "single.proj-reshape", "single.x-view-out",
@@ -127,15 +127,15 @@ def layouts(recorded: Recording) -> Layouts:
 
 
 def _cpu_layouts(module: types.ModuleType, dtype: str) -> dict[str, Layouts]:
-    """Per path, what a real CPU forward through the multi-speaker class records."""
+    """Per scenario, what a real CPU forward through the multi-speaker class records."""
     cls = getattr(module, "SingleStreamMultiAttention", None) or module.SingleStreamMutiAttention
     found: dict[str, Layouts] = {}
-    for path in PATHS:
-        model = build(cls, SMALL, "cpu", torch_dtype(dtype), seed=path.speakers)
-        inputs = forward_inputs(SMALL, path, torch_dtype(dtype), "cpu", seed=path.speakers)
+    for scenario in SCENARIOS:
+        model = build(cls, SMALL, "cpu", torch_dtype(dtype), seed=scenario.speakers)
+        inputs = forward_inputs(SMALL, scenario, torch_dtype(dtype), "cpu", seed=scenario.speakers)
         with recording(module, model) as recorded:
             run_forward(model, inputs)
-        found[path.name] = layouts(recorded)
+        found[scenario.name] = layouts(recorded)
     return found
 
 
@@ -148,22 +148,23 @@ META_AGAINST_CPU = [(case.source, "bf16") for case in cases() if case.drop_in] +
     ("case", "dtype"), META_AGAINST_CPU, ids=lambda value: value if isinstance(value, str) else value.name[:-6]
 )
 def test_meta_device_layouts_equal_a_real_cpu_run(import_checkout: ImportCheckout, case: Path, dtype: str) -> None:
-    explanation = explain_file(case, PROFILES, PATHS, SMALL, dtype)
+    explanation = explain_file(case, PROFILES, SCENARIOS, SMALL, dtype)
     # The rewrites through the one entry point (tests/rewrite checks them against the reviewed diffs).
     sources = {"original": case.read_bytes()}
     for profile in PROFILES:
         sources[profile] = rewrite(sources["original"], profile).new or b""
     for variant, source in sources.items():
         on_cpu = _cpu_layouts(import_checkout(source), dtype)
-        for path in PATHS:
-            assert layouts(run_of(explanation, variant, path.name).recording) == on_cpu[path.name], (variant, path)
+        for scenario in SCENARIOS:
+            recorded = run_of(explanation, variant, scenario.name).recording
+            assert layouts(recorded) == on_cpu[scenario.name], (variant, scenario)
 
 
 def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
     result = invoke(str(CHECKOUT_MULTITALK), *SMALL_OPTIONS)
     assert result.exit_code == 0, result.output
     verdicts = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("verdict")]
-    assert len(verdicts) == (1 + len(PROFILES)) * len(PATHS)
+    assert len(verdicts) == (1 + len(PROFILES)) * len(SCENARIOS)
     assert _verdict(verdicts, "original", "single-speaker").startswith(
         "verdict original, single-speaker: 2 of 6 kernel inputs non-contiguous: attention k, v (line 199)"
     )
@@ -184,9 +185,9 @@ def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
     }
 
 
-def _verdict(verdicts: list[str], variant: str, path: str) -> str:
-    """The verdict line of one variant on one path, found by its names."""
-    (found,) = [line for line in verdicts if line.startswith(f"verdict {variant}, {path}:")]
+def _verdict(verdicts: list[str], variant: str, scenario: str) -> str:
+    """The verdict line of one variant in one scenario, found by their names."""
+    (found,) = [line for line in verdicts if line.startswith(f"verdict {variant}, {scenario}:")]
     return found
 
 
@@ -199,7 +200,7 @@ def test_json_report_follows_the_schema() -> None:
     assert document["shape"] == {"dim": 64, "heads": 4, "enc_dim": 32, "enc_tokens": 8, "frames": 3, "height": 4,
                                  "width": 4, "dtype": "bf16"}
     assert [(run["variant"], run["path"]) for run in document["runs"]] == [
-        (variant, path.name) for path in PATHS for variant in ("original", *PROFILES)
+        (variant, scenario.name) for scenario in SCENARIOS for variant in ("original", *PROFILES)
     ]
     for run in document["runs"]:
         assert set(run) == {"variant", "path", "error", "boundaries", "contiguous_calls"} and run["error"] is None
@@ -263,7 +264,7 @@ def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> No
     bare.write_text(source)
     result = invoke(str(bare), *SMALL_OPTIONS)
     assert result.exit_code == 0, result.output
-    assert result.stdout.count("verdict") == (1 + len(PROFILES)) * len(PATHS)
+    assert result.stdout.count("verdict") == (1 + len(PROFILES)) * len(SCENARIOS)
 
 
 def test_a_file_without_the_multi_speaker_class_has_the_single_path_only(tmp_path: Path) -> None:
@@ -340,7 +341,7 @@ def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp
     assert result.exit_code == 0, result.output
     runs = json.loads(result.stdout)["runs"]
     assert [(run["variant"], run["path"]) for run in runs] == [
-        (variant, path.name) for path in PATHS for variant in ("original", *PROFILES)]
+        (variant, scenario.name) for scenario in SCENARIOS for variant in ("original", *PROFILES)]
     for run in runs:
         if run["path"] == SINGLE.name:
             assert run["error"].startswith("SingleStreamMultiAttention.forward raised ZeroDivisionError")

@@ -1,4 +1,4 @@
-"""`explain` on every fixture case, where the case lives: original, seed and boundary run on each path.
+"""`explain` on every fixture case, where the case lives: original, seed and boundary run in each scenario.
 
 `fixtures/cases/cases.toml` says which checkout and path a case belongs to, or that it is a bare file;
 a case it does not list is a drop-in for the WanVideoWrapper checkout's `multitalk/multitalk.py`.
@@ -27,16 +27,16 @@ VARIANTS = ["original", *PROFILES]
 
 
 @pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
-def test_explain_runs_every_variant_on_every_path(case: Case) -> None:
+def test_explain_runs_every_variant_in_every_scenario(case: Case) -> None:
     """Each case where it lives (in its checkout, or alone when bare), with its checkout's entry points."""
     explanation = explain_file(case.location, PROFILES, [SINGLE, TWO], SMALL, data=case.source.read_bytes(),
                                in_checkout=case.checkout is not None, entry_points=case.entry_points)
-    paths = list(dict.fromkeys(run.path for run in explanation.runs))
-    assert SINGLE.name in paths
-    assert [(run.path, run.variant) for run in explanation.runs] == [(p, v) for p in paths for v in VARIANTS]
+    scenarios = list(dict.fromkeys(run.scenario for run in explanation.runs))
+    assert SINGLE.name in scenarios
+    assert [(run.scenario, run.variant) for run in explanation.runs] == [(s, v) for s in scenarios for v in VARIANTS]
     for run in explanation.runs:
         attention = [b for b in run.recording.boundaries if b.is_attention]
-        assert attention, f"{run.variant} {run.path}: no attention entry point recorded"
+        assert attention, f"{run.variant} {run.scenario}: no attention entry point recorded"
         assert [b.arg for b in attention[:3]] == ["q", "k", "v"]
     assert render_text(explanation).count("verdict") == len(explanation.runs)
 

@@ -31,7 +31,7 @@ sys.argv = ["main.py", "--cpu"]
 runpy.run_path("main.py", run_name="__main__")
 import torch
 from codemod.model.build import build
-from codemod.model.paths import forward_inputs, paths, run_forward
+from codemod.model.scenarios import forward_inputs, run_forward, scenarios
 from codemod.model.shape import SMALL
 
 def calls(function):
@@ -54,7 +54,7 @@ for module in list(sys.modules.values()):
     for name in ("SingleStreamAttention", "SingleStreamMultiAttention"):
         cls = getattr(module, name)
         entry["calls"][name] = calls(cls.forward)
-        for scenario in paths(cls):
+        for scenario in scenarios(cls):
             inputs = forward_inputs(SMALL, scenario, torch.float32, "cpu")
             ours = run_forward(build(cls, SMALL), inputs.clone())
             theirs = run_forward(build(getattr(plain, name), SMALL), inputs.clone())

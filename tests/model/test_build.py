@@ -1,4 +1,4 @@
-"""Construction from constructor signatures, and the paths and inputs of each forward."""
+"""Construction from constructor signatures, and the scenarios and inputs of each forward."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch", reason="the classes are torch modules")
 from torch import nn
 
 from codemod.model.build import BuildError, attention_class, build
-from codemod.model.paths import forward_inputs, paths
+from codemod.model.scenarios import forward_inputs, scenarios
 from codemod.model.shape import SINGLE, TWO, Shape
 
 SHAPE = Shape(dim=32, heads=4, enc_dim=16, enc_tokens=8, frames=2, height=2, width=3)
@@ -79,12 +79,12 @@ def test_a_failing_constructor_is_a_build_error_showing_the_call() -> None:
         build(Failing, SHAPE)
 
 
-def test_paths_follow_the_forward_signature() -> None:
-    assert paths(ComfyStyle) == (SINGLE, TWO)
-    assert paths(MultiTalkStyle) == (SINGLE,)
+def test_scenarios_follow_the_forward_signature() -> None:
+    assert scenarios(ComfyStyle) == (SINGLE, TWO)
+    assert scenarios(MultiTalkStyle) == (SINGLE,)
 
 
-def test_the_multi_speaker_class_runs_every_path() -> None:
+def test_the_multi_speaker_class_runs_every_scenario() -> None:
     import types
 
     module = types.SimpleNamespace(Single=MultiTalkStyle, Multi=ComfyStyle)
@@ -93,18 +93,19 @@ def test_the_multi_speaker_class_runs_every_path() -> None:
     assert attention_class(module, ["Single"], speakers=1) is MultiTalkStyle  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("cls", "path", "keywords"), [
+@pytest.mark.parametrize(("cls", "scenario", "keywords"), [
     (ComfyStyle, TWO, {"shape", "x_ref_attn_map", "human_num"}),
     (ComfyStyle, SINGLE, {"shape", "x_ref_attn_map", "human_num"}),
     (MultiTalkStyle, SINGLE, {"shape"}),
 ])
-def test_inputs_pass_only_the_keywords_a_forward_takes(cls: type[nn.Module], path: object, keywords: set[str]) -> None:
-    inputs = forward_inputs(SHAPE, path, torch.float32, "cpu")  # type: ignore[arg-type]
+def test_inputs_pass_only_the_keywords_a_forward_takes(cls: type[nn.Module], scenario: object,
+                                                      keywords: set[str]) -> None:
+    inputs = forward_inputs(SHAPE, scenario, torch.float32, "cpu")  # type: ignore[arg-type]
     args, kwargs = inputs.arguments(build(cls, SHAPE))
     assert set(kwargs) == keywords
     x, context = args
     assert x.shape == (1, SHAPE.frames * SHAPE.tokens_per_frame, SHAPE.dim)
     assert context.shape == (SHAPE.frames, SHAPE.enc_tokens, SHAPE.enc_dim)
-    if path == TWO:
+    if scenario == TWO:
         assert kwargs["x_ref_attn_map"].shape == (2, SHAPE.frames * SHAPE.tokens_per_frame)
         assert kwargs["human_num"] == 2

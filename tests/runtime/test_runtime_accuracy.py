@@ -18,17 +18,18 @@ from codemod.rewrite.profiles import all_profiles
 from tests.runtime.harness.checkouts import Checkouts
 from tests.runtime.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode
 from tests.runtime.harness.report import ORIGINAL, accuracy
-from tests.runtime.harness.scenarios import FAILING_PATHS, PATHS, SMALL, ForwardPath
+from tests.runtime.harness.forwards import FAILING_SCENARIOS, SCENARIOS, SMALL, Scenario
 
 TOLERANCES = {FP32.name: 1e-5, BF16_SDPA.name: 0.01, FP8.name: 0.07, FP4.name: 0.28}
 
 
 @pytest.mark.parametrize("mode", (FP32, BF16_SDPA, FP8, FP4), ids=lambda mode: mode.name)
-@pytest.mark.parametrize("path", [path for path in PATHS if path.name not in FAILING_PATHS], ids=lambda p: p.name)
+@pytest.mark.parametrize("scenario", [scenario for scenario in SCENARIOS if scenario.name not in FAILING_SCENARIOS],
+                         ids=lambda scenario: scenario.name)
 @pytest.mark.parametrize("profile", [None, *all_profiles()], ids=lambda p: p or ORIGINAL)
 def test_mode_is_within_its_tolerance_of_float64(
-    checkouts: Checkouts, profile: str | None, path: ForwardPath, mode: Mode
+    checkouts: Checkouts, profile: str | None, scenario: Scenario, mode: Mode
 ) -> None:
-    result = accuracy(checkouts.get("jan2026", profile), "jan2026", profile or ORIGINAL, SMALL, path, mode, "cpu")
-    print(f"{profile or ORIGINAL} {path.name} {mode.name}: {result.error:.4g}")
+    result = accuracy(checkouts.get("jan2026", profile), "jan2026", profile or ORIGINAL, SMALL, scenario, mode, "cpu")
+    print(f"{profile or ORIGINAL} {scenario.name} {mode.name}: {result.error:.4g}")
     assert result.error < TOLERANCES[mode.name]

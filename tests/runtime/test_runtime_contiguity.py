@@ -1,6 +1,6 @@
 """What reaches the kernels, before and after each rewrite: characterisation, asserted as measured.
 
-For each variant, path and dtype, the layout of q, k, v at `attention()` and of each linear layer's
+For each variant, scenario and dtype, the layout of q, k, v at `attention()` and of each linear layer's
 input is recorded for the original and for each profile's rewrite, with the `.contiguous()` calls
 that copied. The expected lines live in `contiguity_snapshot.json`; they were measured, not derived
 from the spec's claims. After a deliberate change (a new profile, a new variant), re-measure with
@@ -26,7 +26,7 @@ from codemod.rewrite.profiles import all_profiles
 from tests.runtime.harness.checkouts import Checkouts, variants
 from tests.runtime.harness.modes import BF16_SDPA, FP32, Mode
 from tests.runtime.harness.report import ORIGINAL, Observation, contiguity_rows
-from tests.runtime.harness.scenarios import PATHS, REAL, SMALL
+from tests.runtime.harness.forwards import REAL, SCENARIOS, SMALL
 
 SNAPSHOT = Path(__file__).with_name("contiguity_snapshot.json")
 UPDATE = os.environ.get("CONTIGUIFY_UPDATE_SNAPSHOT") == "1"
@@ -40,7 +40,7 @@ def _load_snapshot() -> dict[str, dict[str, dict[str, dict[str, str]]]]:
 def _as_nested(rows: list[Observation]) -> dict[str, dict[str, dict[str, str]]]:
     nested: dict[str, dict[str, dict[str, str]]] = {}
     for row in rows:
-        nested.setdefault(row.mode, {}).setdefault(row.path, {})[row.copy] = row.line()
+        nested.setdefault(row.mode, {}).setdefault(row.scenario, {})[row.copy] = row.line()
     return nested
 
 
@@ -54,15 +54,15 @@ def test_kernel_boundaries_are_as_measured(checkouts: Checkouts, variant: str, m
         SNAPSHOT.write_text(json.dumps(snapshot, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     expected = snapshot.get(variant, {}).get(mode.name)
     assert expected is not None, f"no measurement of {variant} in {mode.name} yet: re-measure (see this module's doc)"
-    for path, copies in measured.items():
+    for scenario, copies in measured.items():
         for copy, line in copies.items():
-            assert copy in expected.get(path, {}), f"{copy} on {variant}/{path} was never measured: re-measure"
-            assert line == expected[path][copy], f"{variant} {mode.name} {path} {copy}"
+            assert copy in expected.get(scenario, {}), f"{copy} on {variant}/{scenario} was never measured: re-measure"
+            assert line == expected[scenario][copy], f"{variant} {mode.name} {scenario} {copy}"
     assert set(expected) == set(measured)
 
 
-def _attention(rows: list[Observation], path: str, copy: str) -> str:
-    (row,) = [row for row in rows if row.path == path and row.copy == copy]
+def _attention(rows: list[Observation], scenario: str, copy: str) -> str:
+    (row,) = [row for row in rows if row.scenario == scenario and row.copy == copy]
     return row.boundaries.split("attention:")[1].split()[0]
 
 
@@ -95,18 +95,18 @@ def test_real_shape_on_meta_device_gives_the_small_shape_layouts(checkouts: Chec
     """Layouts depend on the code, not on the sizes: the real shape (on the meta device, no memory) agrees."""
     small = contiguity_rows(checkouts, "jan2026", SMALL, [mode], "cpu")
     real = contiguity_rows(checkouts, "jan2026", REAL, [mode], "meta")
-    assert [(row.path, row.copy, row.boundaries, row.copies, row.outcome) for row in real] == [
-        (row.path, row.copy, row.boundaries, row.copies, row.outcome) for row in small
+    assert [(row.scenario, row.copy, row.boundaries, row.copies, row.outcome) for row in real] == [
+        (row.scenario, row.copy, row.boundaries, row.copies, row.outcome) for row in small
     ]
 
 
-def test_snapshot_covers_every_profile_and_path() -> None:
-    """A profile or path added later must be measured before the suite passes again."""
+def test_snapshot_covers_every_profile_and_scenario() -> None:
+    """A profile or scenario added later must be measured before the suite passes again."""
     snapshot = _load_snapshot()
     copies = {ORIGINAL, *all_profiles()}
     for variant in variants():
         for mode in MODES:
-            by_path = snapshot[variant.name][mode.name]
-            assert {path.name for path in PATHS} <= set(by_path)
-            for path, lines in by_path.items():
-                assert set(lines) == copies, f"{variant.name} {mode.name} {path}"
+            by_scenario = snapshot[variant.name][mode.name]
+            assert {scenario.name for scenario in SCENARIOS} <= set(by_scenario)
+            for scenario, lines in by_scenario.items():
+                assert set(lines) == copies, f"{variant.name} {mode.name} {scenario}"

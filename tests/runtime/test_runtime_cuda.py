@@ -28,18 +28,18 @@ from tests.runtime.harness.modes import BF16_SDPA, FP4, SAGEATTN, STRICT, Mode, 
 from tests.runtime.harness.modes import FP8 as FP8_MODE
 from codemod.model.record import recording
 from tests.runtime.harness.report import ORIGINAL, accuracy, contiguity_rows
-from tests.runtime.harness.scenarios import (
-    FAILING_PATHS,
-    PATHS,
+from tests.runtime.harness.forwards import (
+    FAILING_SCENARIOS,
     REAL,
+    SCENARIOS,
     SMALL,
-    ForwardPath,
-    ModelShape,
+    Scenario,
+    Shape,
     build_models,
-    make_inputs,
-    paths_of,
+    forward_inputs,
     relative_error,
     run_forward,
+    scenarios_of,
     try_forward,
 )
 
@@ -74,16 +74,16 @@ TOLERANCES = {BF16_SDPA.name: 0.01, FP8_MODE.name: 0.07, FP4.name: 0.28, SAGEATT
 
 
 def _equal_outcomes(
-    variant: str, profile: str, path: ForwardPath, mode: Mode, shape: ModelShape, checkouts: Checkouts
+    variant: str, profile: str, scenario: Scenario, mode: Mode, shape: Shape, checkouts: Checkouts
 ) -> None:
     """Original and rewritten models, same weights and inputs: bitwise equal outputs, or the same error."""
     original, rewritten = checkouts.get(variant, None), checkouts.get(variant, profile)
     models = build_models([original.multitalk, rewritten.multitalk], shape, CUDA)
     for model in models:
         prepare(model, mode)
-    inputs = make_inputs(shape, path, mode.dtype, CUDA)
+    inputs = forward_inputs(shape, scenario, mode.dtype, CUDA)
     before, after = (try_forward(model, inputs.clone()) for model in models)
-    if path.name in FAILING_PATHS:
+    if scenario.name in FAILING_SCENARIOS:
         assert isinstance(before, str) and after == before, (before, after)
         return
     assert isinstance(before, torch.Tensor), before
@@ -91,29 +91,29 @@ def _equal_outcomes(
     assert torch.equal(after, before)
 
 
-VARIANT_PATH_CASES = [
-    pytest.param(variant.name, path, id=f"{variant.name}-{path.name}")
+VARIANT_SCENARIO_CASES = [
+    pytest.param(variant.name, scenario, id=f"{variant.name}-{scenario.name}")
     for variant in variants()
-    for path in paths_of(variant.name)
+    for scenario in scenarios_of(variant.name)
 ]
 
 
 @pytest.mark.parametrize("mode", CUDA_MODES)
 @pytest.mark.parametrize("profile", list(all_profiles()))
-@pytest.mark.parametrize(("variant", "path"), VARIANT_PATH_CASES)
+@pytest.mark.parametrize(("variant", "scenario"), VARIANT_SCENARIO_CASES)
 def test_cuda_small_shape_rewrite_is_bitwise_equal(
-    checkouts: Checkouts, variant: str, path: ForwardPath, profile: str, mode: Mode
+    checkouts: Checkouts, variant: str, scenario: Scenario, profile: str, mode: Mode
 ) -> None:
-    _equal_outcomes(variant, profile, path, mode, SMALL, checkouts)
+    _equal_outcomes(variant, profile, scenario, mode, SMALL, checkouts)
 
 
 @pytest.mark.parametrize("mode", CUDA_MODES)
 @pytest.mark.parametrize("profile", list(all_profiles()))
-@pytest.mark.parametrize(("variant", "path"), VARIANT_PATH_CASES)
+@pytest.mark.parametrize(("variant", "scenario"), VARIANT_SCENARIO_CASES)
 def test_cuda_real_shape_rewrite_is_bitwise_equal(
-    checkouts: Checkouts, variant: str, path: ForwardPath, profile: str, mode: Mode
+    checkouts: Checkouts, variant: str, scenario: Scenario, profile: str, mode: Mode
 ) -> None:
-    _equal_outcomes(variant, profile, path, mode, REAL, checkouts)
+    _equal_outcomes(variant, profile, scenario, mode, REAL, checkouts)
 
 
 ACCURACY_MODES = [
@@ -125,13 +125,14 @@ ACCURACY_MODES = [
 
 
 @pytest.mark.parametrize("mode", ACCURACY_MODES)
-@pytest.mark.parametrize("path", [path for path in PATHS if path.name not in FAILING_PATHS], ids=lambda p: p.name)
+@pytest.mark.parametrize("scenario", [scenario for scenario in SCENARIOS if scenario.name not in FAILING_SCENARIOS],
+                         ids=lambda scenario: scenario.name)
 @pytest.mark.parametrize("shape", [SMALL, REAL], ids=["small", "real"])
 def test_cuda_mode_is_within_its_tolerance_of_float64(
-    checkouts: Checkouts, shape: ModelShape, path: ForwardPath, mode: Mode
+    checkouts: Checkouts, shape: Shape, scenario: Scenario, mode: Mode
 ) -> None:
-    result = accuracy(checkouts.get("jan2026", None), "jan2026", ORIGINAL, shape, path, mode, CUDA)
-    print(f"{'real' if shape is REAL else 'small'} {path.name} {mode.name}: {result.error:.4g}")
+    result = accuracy(checkouts.get("jan2026", None), "jan2026", ORIGINAL, shape, scenario, mode, CUDA)
+    print(f"{'real' if shape is REAL else 'small'} {scenario.name} {mode.name}: {result.error:.4g}")
     assert result.error < TOLERANCES[mode.name]
 
 
@@ -141,7 +142,9 @@ def test_cuda_real_shape_layouts_are_those_measured_on_cpu(checkouts: Checkouts,
     bf16 layouts measured on CPU at the small shape (tests/runtime/contiguity_snapshot.json)."""
     on_cpu = contiguity_rows(checkouts, "jan2026", SMALL, [BF16_SDPA], "cpu")
     on_gpu = contiguity_rows(checkouts, "jan2026", REAL, [mode], CUDA)
-    assert [(row.path, row.copy, row.line()) for row in on_gpu] == [(row.path, row.copy, row.line()) for row in on_cpu]
+    assert [(row.scenario, row.copy, row.line()) for row in on_gpu] == [
+        (row.scenario, row.copy, row.line()) for row in on_cpu
+    ]
 
 
 # --- torch._scaled_mm: the contract the emulation copies ---------------------------------------------
@@ -199,7 +202,7 @@ def test_fp8_linears_run_on_scaled_mm(checkouts: Checkouts, monkeypatch: pytest.
     monkeypatch.setattr(torch, "_scaled_mm", counting)
     (model,) = build_models([checkouts.get("jan2026", None).multitalk], SMALL, CUDA)
     prepare(model, FP8_MODE)
-    run_forward(model, make_inputs(SMALL, PATHS[2], torch.bfloat16, CUDA))
+    run_forward(model, forward_inputs(SMALL, SCENARIOS[2], torch.bfloat16, CUDA))
     assert len(calls) == 3  # q_linear, kv_linear, proj
 
 
@@ -256,22 +259,22 @@ def test_triton_strict_kernel_is_wrong_on_strided_views_as_the_emulation_is(shap
 @pytest.mark.parametrize("profile", [None, *all_profiles()], ids=lambda p: p or ORIGINAL)
 @pytest.mark.parametrize("shape", [SMALL, REAL], ids=["small", "real"])
 def test_triton_strict_kernel_in_the_module_is_right_exactly_where_q_k_v_arrive_contiguous(
-    checkouts: Checkouts, shape: ModelShape, profile: str | None
+    checkouts: Checkouts, shape: Shape, profile: str | None
 ) -> None:
     checkout = checkouts.get("jan2026", profile)
-    for path in PATHS:
-        if path.name in FAILING_PATHS:
+    for scenario in SCENARIOS:
+        if scenario.name in FAILING_SCENARIOS:
             continue
         strict, plain = build_models([checkout.multitalk, checkout.multitalk], shape, CUDA)
         prepare(strict, STRICT)
         prepare(plain, BF16_SDPA)
-        inputs = make_inputs(shape, path, torch.bfloat16, CUDA)
+        inputs = forward_inputs(shape, scenario, torch.bfloat16, CUDA)
         with recording(checkout.multitalk, strict) as record:
             out = run_forward(strict, inputs.clone())
         contiguous = all(b.contiguous for b in record.boundaries if b.call == "attention")
         error = relative_error(out, run_forward(plain, inputs.clone()))
-        print(f"{profile or ORIGINAL} {path.name}: contiguous={contiguous} error={error:.4g}")
-        assert (error < 0.05) == contiguous, (path.name, error, contiguous)
+        print(f"{profile or ORIGINAL} {scenario.name}: contiguous={contiguous} error={error:.4g}")
+        assert (error < 0.05) == contiguous, (scenario.name, error, contiguous)
 
 
 # --- a 16-byte vector load on a misaligned slice (subprocesses) ---------------------------------------

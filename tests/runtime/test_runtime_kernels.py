@@ -41,14 +41,14 @@ from tests.runtime.harness.checkouts import Checkouts, variants
 from tests.runtime.harness.modes import BF16_SDPA, STRICT, prepare
 from tests.runtime.harness.modes import FP8 as FP8_MODE
 from codemod.model.record import recording
-from tests.runtime.harness.scenarios import (
-    FAILING_PATHS,
+from tests.runtime.harness.forwards import (
+    FAILING_SCENARIOS,
     SMALL,
     build_models,
-    make_inputs,
-    paths_of,
+    forward_inputs,
     relative_error,
     run_forward,
+    scenarios_of,
 )
 
 GEN = torch.Generator().manual_seed(0)
@@ -149,26 +149,26 @@ def test_fp8_module_clamps_the_callers_tensors_in_every_copy(checkouts: Checkout
     The extra frame never reaches a linear layer and keeps its values."""
     for variant in variants():
         copies = [checkouts.get(variant.name, None)] + [checkouts.get(variant.name, p) for p in all_profiles()]
-        for path in paths_of(variant.name):
-            if path.name in FAILING_PATHS:
+        for scenario in scenarios_of(variant.name):
+            if scenario.name in FAILING_SCENARIOS:
                 continue
             models = build_models([copy.multitalk for copy in copies], SMALL, "cpu")
-            inputs = make_inputs(SMALL, path, torch.bfloat16, "cpu")
+            inputs = forward_inputs(SMALL, scenario, torch.bfloat16, "cpu")
             inputs.x.view(-1)[::7] *= 2000
             inputs.context.view(-1)[::5] *= 2000
-            used = inputs.x.shape[1] - (SMALL.tokens_per_frame if path.extra else 0)
+            used = inputs.x.shape[1] - (SMALL.tokens_per_frame if scenario.extra else 0)
             expected_x = inputs.x.clone()
             expected_x[:, :used].clamp_(-FP8_MAX, FP8_MAX)
             expected_context = inputs.context.clone()
-            if (variant.name, path.name) not in CONTEXT_COPIED_FIRST:
+            if (variant.name, scenario.name) not in CONTEXT_COPIED_FIRST:
                 expected_context.clamp_(-FP8_MAX, FP8_MAX)
             outputs = []
             for model in models:
                 prepare(model, FP8_MODE)
                 handed = inputs.clone()
                 outputs.append(run_forward(model, handed))
-                assert torch.equal(handed.x, expected_x), (variant.name, path.name)
-                assert torch.equal(handed.context, expected_context), (variant.name, path.name)
+                assert torch.equal(handed.x, expected_x), (variant.name, scenario.name)
+                assert torch.equal(handed.context, expected_context), (variant.name, scenario.name)
             assert all(torch.equal(out, outputs[0]) for out in outputs)
 
 
@@ -269,17 +269,17 @@ def test_strict_kernel_in_the_module_is_right_exactly_where_q_k_v_arrive_contigu
     checkouts: Checkouts, variant: str, profile: str | None
 ) -> None:
     """Ties the recorder to the kernel: the stride-ignoring kernel's output is right (against sdpa on the
-    same bf16 model) on every path where the recorder saw q, k and v contiguous, and wrong on every other."""
+    same bf16 model) in every scenario where the recorder saw q, k and v contiguous, and wrong on every other."""
     checkout = checkouts.get(variant, profile)
-    for path in paths_of(variant):
-        if path.name in FAILING_PATHS:
+    for scenario in scenarios_of(variant):
+        if scenario.name in FAILING_SCENARIOS:
             continue
         strict, plain = build_models([checkout.multitalk, checkout.multitalk], SMALL, "cpu")
         prepare(strict, STRICT)
         prepare(plain, BF16_SDPA)
-        inputs = make_inputs(SMALL, path, torch.bfloat16, "cpu")
+        inputs = forward_inputs(SMALL, scenario, torch.bfloat16, "cpu")
         with recording(checkout.multitalk, strict) as record:
             out = run_forward(strict, inputs.clone())
         contiguous = all(b.contiguous for b in record.boundaries if b.call == "attention")
         error = relative_error(out, run_forward(plain, inputs.clone()))
-        assert (error < 0.05) == contiguous, (path.name, error, contiguous)
+        assert (error < 0.05) == contiguous, (scenario.name, error, contiguous)

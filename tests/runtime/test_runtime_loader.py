@@ -14,7 +14,7 @@ from codemod.rewrite.profiles import all_profiles
 from codemod.decoding import BOM
 from tests.runtime.harness.backends import STRICT_FP8
 from tests.runtime.harness.checkouts import CASES, CHECKOUT, Case, Checkouts, load_case, read_source, rewrite, variants
-from tests.runtime.harness.scenarios import SMALL, attention_class, build_models
+from tests.runtime.harness.forwards import SMALL, attention_class, build_models
 from tests.fixture_cases import cases
 
 

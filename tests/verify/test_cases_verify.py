@@ -1,4 +1,4 @@
-"""Every fixture case, rewritten by every profile, computes bitwise what the original computes on every path.
+"""Every fixture case, rewritten by every profile, computes bitwise what the original computes in every scenario.
 
 Generated from `fixtures/cases/` and its manifest: each case runs where it lives (in a copy of its
 checkout, or alone when it is a bare file), as `contiguify verify` would run it there.
@@ -34,14 +34,14 @@ def one_cpu_thread() -> object:
 
 @pytest.mark.parametrize("profile", sorted(all_profiles()))
 @pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
-def test_every_path_of_every_rewrite_is_equal_or_the_same_error(tmp_path: Path, case: Case, profile: str) -> None:
+def test_every_scenario_of_every_rewrite_is_equal_or_the_same_error(tmp_path: Path, case: Case, profile: str) -> None:
     placed = case.place(tmp_path)
     table = case.entry_points
     result = rewrite_job(Job(str(placed), placed.read_bytes(), profile, parse_targets(DEFAULT_TARGETS), table))
     verification = verify_result(result, profile, entry_points=table)
-    runs = [(target.class_name, run.path, run.status, run.detail)
+    runs = [(target.class_name, run.scenario, run.status, run.detail)
             for target in verification.targets for run in target.runs]
     assert verification.error is None and runs, verification
     assert [run for run in runs if run[2] not in PASSING] == []
-    assert {path for _, path, _, _ in runs} == {"single", "two"}
-    assert verification.unverified is None, verification  # every target has a path that ran and compared equal
+    assert {scenario for _, scenario, _, _ in runs} == {"single", "two"}
+    assert verification.unverified is None, verification  # every target has a scenario that ran and compared equal

@@ -16,7 +16,7 @@ torch = pytest.importorskip("torch", reason="verify runs the modules under torch
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
 from codemod.cli.verify import RUNS_CODE_NOTE
-from codemod.verify.outcome import FileVerification, PathRun, TargetRuns
+from codemod.verify.outcome import FileVerification, ScenarioRun, TargetRuns
 from tests.fixture_cases import FIXTURES, WRAPPER, WRAPPER_NODE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_fix_verify_leaves_a_failing_file_alone_and_says_why(
     import codemod.verify.run
 
     def failing(rewrites: dict[str, object], *args: object, **kwargs: object) -> list[FileVerification]:
-        runs = (PathRun("two", "differs", max_abs_diff=0.5),)
+        runs = (ScenarioRun("two", "differs", max_abs_diff=0.5),)
         return [FileVerification(str(getattr(result, "path")), profile, (), (TargetRuns("A", "forward", runs),))
                 for profile, result in rewrites.items()]
 

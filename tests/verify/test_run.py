@@ -53,7 +53,7 @@ def _verify(tmp_path: Path, old: str, new: str, class_name: str = "SingleStreamA
     verification = verify_result(result, "seed")
     assert verification.error is None
     (runs,) = [target.runs for target in verification.targets]
-    return [(run.path, run.status, run.detail) for run in runs]
+    return [(run.scenario, run.status, run.detail) for run in runs]
 
 
 def _single(body: str, params: str = "") -> str:
@@ -85,22 +85,23 @@ def test_the_same_error_on_both_sides_is_same_error(tmp_path: Path) -> None:
     `test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame`), raising the same there."""
     old = new = _single("return self.proj(x[:, :, :3])")
     runs = _verify(tmp_path, old, new)
-    assert [(path, status) for path, status, _ in runs] == [("single", "same-error"), ("single-1-frame", "same-error")]
+    assert [(scenario, status) for scenario, status, _ in runs] == [
+        ("single", "same-error"), ("single-1-frame", "same-error")]
     assert all(detail.startswith("RuntimeError: mat1 and mat2 shapes") for _, _, detail in runs)
 
 
 def test_another_error_is_a_new_error_naming_both(tmp_path: Path) -> None:
     old, new = _single("raise KeyError('a')"), _single("raise ValueError('b')")
     assert _verify(tmp_path, old, new) == [
-        (path, "new-error", "ValueError: b (line 11); the original raised KeyError: 'a' (line 11)")
-        for path in ("single", "single-1-frame")]
+        (scenario, "new-error", "ValueError: b (line 11); the original raised KeyError: 'a' (line 11)")
+        for scenario in ("single", "single-1-frame")]
 
 
 def test_a_rewrite_that_stops_raising_differs(tmp_path: Path) -> None:
     old, new = _single("raise KeyError('a')"), _single("return self.proj(x)")
     assert _verify(tmp_path, old, new) == [
-        (path, "differs", "the original raised KeyError: 'a' (line 11); the rewrite did not")
-        for path in ("single", "single-1-frame")]
+        (scenario, "differs", "the original raised KeyError: 'a' (line 11); the rewrite did not")
+        for scenario in ("single", "single-1-frame")]
 
 
 def test_nan_outputs_with_the_same_bits_are_equal(tmp_path: Path) -> None:
@@ -108,7 +109,7 @@ def test_nan_outputs_with_the_same_bits_are_equal(tmp_path: Path) -> None:
     assert _verify(tmp_path, old, new) == [("single", "equal", "")]
 
 
-def test_a_multi_speaker_class_runs_both_paths(tmp_path: Path) -> None:
+def test_a_multi_speaker_class_runs_both_scenarios(tmp_path: Path) -> None:
     old = MULTI.format(body="return self.proj(x) * human_num")
     new = MULTI.format(body="return self.proj(x.contiguous()) * human_num")
     assert _verify(tmp_path, old, new, "SingleStreamMultiAttention") == [("single", "equal", ""), ("two", "equal", "")]
@@ -116,14 +117,14 @@ def test_a_multi_speaker_class_runs_both_paths(tmp_path: Path) -> None:
 
 def test_a_constructor_it_cannot_call_is_unverifiable_naming_the_parameter(tmp_path: Path) -> None:
     old = new = _single("return self.proj(x)", params=", mystery")
-    ((path, status, detail),) = _verify(tmp_path, old, new)
-    assert (path, status) == ("single", "unverifiable") and "no value for its parameter 'mystery'" in detail
+    ((scenario, status, detail),) = _verify(tmp_path, old, new)
+    assert (scenario, status) == ("single", "unverifiable") and "no value for its parameter 'mystery'" in detail
 
 
 def test_a_module_that_does_not_import_is_unverifiable_naming_why(tmp_path: Path) -> None:
     old = new = "1 / 0\n" + _single("return self.proj(x)")
-    ((path, status, detail),) = _verify(tmp_path, old, new)
-    assert (path, status) == ("all", "unverifiable")
+    ((scenario, status, detail),) = _verify(tmp_path, old, new)
+    assert (scenario, status) == ("all", "unverifiable")
     assert detail.startswith("cannot import it:") and "ZeroDivisionError" in detail
 
 

@@ -22,19 +22,19 @@ from codemod.rewrite.profiles import all_profiles
 from tests.runtime.harness.checkouts import Checkout, Checkouts
 from tests.runtime.harness.fp8 import has_scaled_mm
 from tests.runtime.harness.modes import BF16_SDPA, FP4, FP8, FP32, SAGEATTN, STRICT, Mode, prepare
-from tests.runtime.harness.scenarios import (
-    FAILING_PATHS,
-    PATHS,
+from tests.runtime.harness.forwards import (
+    FAILING_SCENARIOS,
     REAL,
+    SCENARIOS,
     SMALL,
-    ForwardPath,
-    ModelShape,
+    Scenario,
+    Shape,
     build_models,
     float64_copy,
-    make_inputs,
-    paths_of,
+    forward_inputs,
     relative_error,
     run_forward,
+    scenarios_of,
     try_forward,
 )
 
@@ -69,7 +69,7 @@ class Observation:
     """One forward of one copy: its kernel-boundary layouts, which `.contiguous()` calls copied, how it ended."""
 
     variant: str
-    path: str
+    scenario: str
     mode: str
     copy: str
     boundaries: str
@@ -81,17 +81,17 @@ class Observation:
 
 
 def observe(
-    checkout: Checkout, variant: str, copy: str, shape: ModelShape, path: ForwardPath, mode: Mode, device: str
+    checkout: Checkout, variant: str, copy: str, shape: Shape, scenario: Scenario, mode: Mode, device: str
 ) -> Observation:
     """Record one forward of `checkout`'s model (seed 0 weights and inputs) in `mode` on `device`."""
     (model,) = build_models([checkout.multitalk], shape, device)
     prepare(model, mode)
-    inputs = make_inputs(shape, path, mode.dtype, device)
+    inputs = forward_inputs(shape, scenario, mode.dtype, device)
     with recording(checkout.multitalk, model, site_positions=checkout.site_positions) as record:
         result = try_forward(model, inputs)
     outcome = "ok" if isinstance(result, torch.Tensor) else result.partition(":")[0]
     boundaries, copies = boundary_signature(record), copies_signature(record)
-    return Observation(variant, path.name, mode.name, copy, boundaries, copies, outcome)
+    return Observation(variant, scenario.name, mode.name, copy, boundaries, copies, outcome)
 
 
 def copies_of(profiles: Sequence[str] | None = None) -> list[str | None]:
@@ -102,33 +102,33 @@ def copies_of(profiles: Sequence[str] | None = None) -> list[str | None]:
 def contiguity_rows(
     checkouts: Checkouts,
     variant: str,
-    shape: ModelShape,
+    shape: Shape,
     modes: Sequence[Mode],
     device: str,
     profiles: Sequence[str] | None = None,
 ) -> list[Observation]:
-    """Observations of the original and each profile's rewrite of `variant`, for each of its paths and each mode."""
+    """Observations of the original and each profile's rewrite of `variant`, for each of its scenarios and each mode."""
     return [
-        observe(checkouts.get(variant, profile), variant, profile or ORIGINAL, shape, path, mode, device)
+        observe(checkouts.get(variant, profile), variant, profile or ORIGINAL, shape, scenario, mode, device)
         for mode in modes
-        for path in paths_of(variant)
+        for scenario in scenarios_of(variant)
         for profile in copies_of(profiles)
     ]
 
 
 def contiguity_markdown(rows: Sequence[Observation]) -> str:
-    """One row per variant, mode and path; one column per copy (original, then each profile)."""
+    """One row per variant, mode and scenario (the `path` column); one column per copy (original, then each profile)."""
     copies = list(dict.fromkeys(row.copy for row in rows))
-    keys = list(dict.fromkeys((row.variant, row.mode, row.path) for row in rows))
-    by_key = {(row.variant, row.mode, row.path, row.copy): row for row in rows}
+    keys = list(dict.fromkeys((row.variant, row.mode, row.scenario) for row in rows))
+    by_key = {(row.variant, row.mode, row.scenario, row.copy): row for row in rows}
     lines = [
         "| variant | mode | path | " + " | ".join(copies) + " |",
         "|---|---|---|" + "---|" * len(copies),
     ]
-    for variant, mode, path in keys:
+    for variant, mode, scenario in keys:
         cells = []
         for copy in copies:
-            row = by_key.get((variant, mode, path, copy))
+            row = by_key.get((variant, mode, scenario, copy))
             if row is None:
                 cells.append("")
                 continue
@@ -136,7 +136,7 @@ def contiguity_markdown(rows: Sequence[Observation]) -> str:
             if row.copies != "-":
                 cell += f"<br>copies: {row.copies}"
             cells.append(cell)
-        lines.append(f"| {variant} | {mode} | {path} | " + " | ".join(cells) + " |")
+        lines.append(f"| {variant} | {mode} | {scenario} | " + " | ".join(cells) + " |")
     legend = "C contiguous, S strided, * not on a 16-byte boundary; `attention:q,k,v`; copies: by site"
     lines += ["", legend]
     return "\n".join(lines)
@@ -147,36 +147,36 @@ class Accuracy:
     """‖out − ref‖ / ‖ref‖ against the same weights and inputs in float64 with sdpa."""
 
     variant: str
-    path: str
+    scenario: str
     mode: str
     copy: str
     error: float
 
 
 def accuracy(
-    checkout: Checkout, variant: str, copy: str, shape: ModelShape, path: ForwardPath, mode: Mode, device: str
+    checkout: Checkout, variant: str, copy: str, shape: Shape, scenario: Scenario, mode: Mode, device: str
 ) -> Accuracy:
-    """The mode's error on one path; the reference is taken before quantization, from the same float32 weights."""
+    """The mode's error in one scenario; the reference is taken before quantization, from the same float32 weights."""
     (model,) = build_models([checkout.multitalk], shape, device)
     reference = float64_copy(model)
     prepare(model, mode)
-    inputs = make_inputs(shape, path, mode.dtype, device)
+    inputs = forward_inputs(shape, scenario, mode.dtype, device)
     expected = run_forward(reference, inputs.to(torch.float64))
     del reference
     out = run_forward(model, inputs)
-    return Accuracy(variant, path.name, mode.name, copy, relative_error(out, expected))
+    return Accuracy(variant, scenario.name, mode.name, copy, relative_error(out, expected))
 
 
 def accuracy_markdown(rows: Sequence[Accuracy], legend: Sequence[Mode] = ()) -> str:
-    """Errors by copy and path (rows) and mode (columns); `legend` lists what each mode runs."""
+    """Errors by copy and scenario (rows) and mode (columns); `legend` lists what each mode runs."""
     modes = list(dict.fromkeys(row.mode for row in rows))
-    keys = list(dict.fromkeys((row.variant, row.copy, row.path) for row in rows))
-    by_key = {(row.variant, row.copy, row.path, row.mode): row.error for row in rows}
+    keys = list(dict.fromkeys((row.variant, row.copy, row.scenario) for row in rows))
+    by_key = {(row.variant, row.copy, row.scenario, row.mode): row.error for row in rows}
     lines = ["| variant | copy | path | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
-    for variant, copy, path in keys:
-        cells = [f"{by_key[(variant, copy, path, mode)]:.3g}" if (variant, copy, path, mode) in by_key else ""
+    for variant, copy, scenario in keys:
+        cells = [f"{by_key[(variant, copy, scenario, mode)]:.3g}" if (variant, copy, scenario, mode) in by_key else ""
                  for mode in modes]
-        lines.append(f"| {variant} | {copy} | {path} | " + " | ".join(cells) + " |")
+        lines.append(f"| {variant} | {copy} | {scenario} | " + " | ".join(cells) + " |")
     lines.extend(["", *(f"- {mode.name}: {mode.summary}" for mode in legend)])
     return "\n".join(lines)
 
@@ -216,11 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.no_accuracy:
         print(f"\n## Relative error against float64 ({title})\n")
         rows = [
-            accuracy(checkouts.get(args.variant, profile), args.variant, profile or ORIGINAL, shape, path, mode,
+            accuracy(checkouts.get(args.variant, profile), args.variant, profile or ORIGINAL, shape, scenario, mode,
                      args.device)
             for profile in copies_of()
-            for path in PATHS
-            if path.name not in FAILING_PATHS
+            for scenario in SCENARIOS
+            if scenario.name not in FAILING_SCENARIOS
             for mode in modes
         ]
         print(accuracy_markdown(rows, modes))

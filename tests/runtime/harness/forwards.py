@@ -1,4 +1,4 @@
-"""The forward paths the runtime tests drive, and models to run them on, on top of `codemod.model`.
+"""The scenarios the runtime tests run, models to run them on, and what a run gives, on top of `codemod.model`.
 
 `SingleStreamMultiAttention.forward` takes the single-speaker path (its base class's forward)
 when `human_num` is 1 and the multi-speaker path otherwise; either may carry an extra frame
@@ -17,36 +17,34 @@ from torch import nn
 
 from codemod.model.build import attention_class as find_attention_class
 from codemod.model.build import build
-from codemod.model.paths import Inputs, forward_inputs, run_forward
-from codemod.model.shape import REAL, SMALL, ForwardPath, Shape
+from codemod.model.scenarios import Inputs, forward_inputs, run_forward
+from codemod.model.shape import REAL, SMALL, Scenario, Shape
 
 ATTENTION_CLASSES = ("SingleStreamMultiAttention", "SingleStreamMutiAttention")
-ModelShape = Shape
-make_inputs = forward_inputs
 
-PATHS: tuple[ForwardPath, ...] = tuple(
-    ForwardPath(f"{label}{'+extra' if extra else ''}", speakers, extra)
+SCENARIOS: tuple[Scenario, ...] = tuple(
+    Scenario(f"{label}{'+extra' if extra else ''}", speakers, extra)
     for speakers, label in ((1, "single"), (2, "two-speaker"), (3, "three-speaker"))
     for extra in (False, True)
 )
 
-# Paths that only some variants have: batched_cfg repeats one audio context over a batch of two,
+# Scenarios that only some variants have: batched_cfg repeats one audio context over a batch of two,
 # early_return falls back to the single-speaker path when no attention map is given.
-VARIANT_PATHS: dict[str, tuple[ForwardPath, ...]] = {
-    "batched_cfg": (ForwardPath("single-batched-cfg", 1, False, batch=2, shared_audio=True),),
-    "early_return": (ForwardPath("two-speaker-no-map", 2, False, attn_map=False),),
+VARIANT_SCENARIOS: dict[str, tuple[Scenario, ...]] = {
+    "batched_cfg": (Scenario("single-batched-cfg", 1, False, batch=2, shared_audio=True),),
+    "early_return": (Scenario("two-speaker-no-map", 2, False, attn_map=False),),
 }
 
 # The single-speaker branch cuts off an extra frame only when x does not hold N_t * S tokens, and its
 # next view needs exactly N_t * S: that branch cannot run. The original and every rewrite raise there.
-FAILING_PATHS = frozenset({"single+extra"})
+FAILING_SCENARIOS = frozenset({"single+extra"})
 
-__all__ = ["REAL", "SMALL", "Inputs", "ModelShape", "make_inputs", "run_forward"]
+__all__ = ["REAL", "SMALL", "Inputs", "Shape", "forward_inputs", "run_forward"]
 
 
-def paths_of(variant: str) -> tuple[ForwardPath, ...]:
-    """The common paths and the variant's own."""
-    return PATHS + VARIANT_PATHS.get(variant, ())
+def scenarios_of(variant: str) -> tuple[Scenario, ...]:
+    """The common scenarios and the variant's own."""
+    return SCENARIOS + VARIANT_SCENARIOS.get(variant, ())
 
 
 def attention_class(module: types.ModuleType) -> type[nn.Module]:

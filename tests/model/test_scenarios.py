@@ -1,4 +1,4 @@
-"""The forward signatures upstream has, driven on every path they have; a forward nobody can call is said so."""
+"""The forward signatures upstream has, driven in every scenario they have; a forward nobody can call is said so."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="forwards run under torch")
 
-from codemod.model.paths import forward_inputs, paths, run_forward, takes_list, undriven
+from codemod.model.scenarios import forward_inputs, run_forward, scenarios, takes_list, undriven
 from codemod.model.shape import SINGLE, SMALL, TWO
 
 
@@ -31,7 +31,7 @@ class ComfyCore(Seen):
 
 
 class Wan2GP(Seen):
-    """Wan2GP: `x` in a list the forward clears; the map alone picks the path."""
+    """Wan2GP: `x` in a list the forward clears; the map alone picks the scenario."""
 
     def forward(self, xlist: list[torch.Tensor], encoder_hidden_states: torch.Tensor, shape: Any = None,
                 x_ref_attn_map: torch.Tensor | None = None) -> torch.Tensor:
@@ -54,11 +54,11 @@ class Mystery(Seen):
 
 
 @pytest.mark.parametrize(("cls", "humans"), [(ComfyCore, [1, 2]), (Wan2GP, [1, 2]), (MeiGen, [1, 2])])
-def test_every_multi_speaker_signature_gets_both_paths(cls: type[Seen], humans: list[int]) -> None:
-    assert paths(cls) == (SINGLE, TWO)
+def test_every_multi_speaker_signature_gets_both_scenarios(cls: type[Seen], humans: list[int]) -> None:
+    assert scenarios(cls) == (SINGLE, TWO)
     model = cls()
-    for path in paths(cls):
-        inputs = forward_inputs(SMALL, path, torch.float32, "cpu")
+    for scenario in scenarios(cls):
+        inputs = forward_inputs(SMALL, scenario, torch.float32, "cpu")
         assert torch.equal(run_forward(model, inputs), inputs.x)
         assert torch.equal(run_forward(model, inputs), inputs.x)  # a list the forward cleared is made anew
     assert [call["humans"] for call in model.calls] == [count for count in humans for _ in range(2)]

@@ -1,8 +1,8 @@
-"""The forward paths a class has, and the inputs its real callers pass on each.
+"""The scenarios a class's forward runs in (single-speaker, two-speaker), and the inputs real callers pass in each.
 
 Upstream callers hand the attention `x` as [B, N_t·S, C], the audio context as [B·N_t, N_a, C_a]
 (the multi-speaker classes squeeze a leading 1, which a 3-D context does not have), the latent grid
-as `shape=(N_t, N_h, N_w)`, and on the multi-speaker path `x_ref_attn_map` [human_num, N_t·S] and
+as `shape=(N_t, N_h, N_w)`, and with more than one speaker `x_ref_attn_map` [human_num, N_t·S] and
 `human_num` (ComfyUI core and Wan2GP take only the map and count its rows). Wan2GP's forwards take
 `x` in a list they clear (`xlist`). Keyword arguments a forward does not take are left out; a
 forward with a required parameter none of these fill cannot be driven (`undriven`).
@@ -17,13 +17,13 @@ from typing import Any
 import torch
 
 from codemod.model.build import forward_parameters, takes_speakers
-from codemod.model.shape import SINGLE, TWO, ForwardPath, Shape
+from codemod.model.shape import SINGLE, TWO, Scenario, Shape
 
 
 KNOWN_PARAMETERS = frozenset({"shape", "x_ref_attn_map", "human_num"})
 
 
-def paths(cls: type) -> tuple[ForwardPath, ...]:
+def scenarios(cls: type) -> tuple[Scenario, ...]:
     """Single-speaker, and two-speaker when the forward takes `x_ref_attn_map` or `human_num`."""
     return (SINGLE, TWO) if takes_speakers(cls) else (SINGLE,)
 
@@ -88,9 +88,9 @@ class Inputs:
 
 
 def forward_inputs(
-    shape: Shape, path: ForwardPath, dtype: torch.dtype, device: torch.device | str, seed: int = 0
+    shape: Shape, scenario: Scenario, dtype: torch.dtype, device: torch.device | str, seed: int = 0
 ) -> Inputs:
-    """Random inputs for `path`: latents and audio features ~ N(0, 1), attention-map scores ~ U(0, 1).
+    """Random inputs for `scenario`: latents and audio features ~ N(0, 1), attention-map scores ~ U(0, 1).
 
     On the meta device there are no values: `empty` gives the shapes without `randn`'s meta kernel,
     which imports TorchDynamo (about 2 s on 2 cores).
@@ -104,15 +104,15 @@ def forward_inputs(
         draw = torch.randn if normal else torch.rand
         return draw(*size, generator=generator, dtype=dtype, device=device)
 
-    audio_frames = shape.frames - 1 if path.extra else shape.frames
-    audio_rows = audio_frames if path.shared_audio else path.batch * audio_frames
+    audio_frames = shape.frames - 1 if scenario.extra else shape.frames
+    audio_rows = audio_frames if scenario.shared_audio else scenario.batch * audio_frames
     tokens = shape.frames * shape.tokens_per_frame
-    x = random(path.batch, tokens, shape.dim)
+    x = random(scenario.batch, tokens, shape.dim)
     context = random(audio_rows, shape.enc_tokens, shape.enc_dim)
     ref_map = None
-    if path.speakers > 1 and path.attn_map:
-        ref_map = random(path.speakers, audio_frames * shape.tokens_per_frame, normal=False)
-    return Inputs(x, context, (shape.frames, shape.height, shape.width), ref_map, path.speakers)
+    if scenario.speakers > 1 and scenario.attn_map:
+        ref_map = random(scenario.speakers, audio_frames * shape.tokens_per_frame, normal=False)
+    return Inputs(x, context, (shape.frames, shape.height, shape.width), ref_map, scenario.speakers)
 
 
 def run_forward(model: torch.nn.Module, inputs: Inputs) -> torch.Tensor:
