@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import percent, quartiles, time_forward
 from codemod.rewrite import profile_names
-from tests.runtime.harness.checkouts import Checkouts
-from tests.runtime.harness.modes import BF16_SDPA, FP8, Mode, prepare
-from tests.runtime.harness.forwards import REAL, Scenario, build_models, forward_inputs, run_forward
+from fixtures.harness.checkouts import Checkouts
+from fixtures.harness.forwards import REAL, Scenario, build_models, forward_inputs, run_forward
+from fixtures.harness.modes import BF16_SDPA, FP8, Mode, prepare
 
 VARIANTS = ("original", *profile_names())
 SCENARIOS = (Scenario("single", 1, False), Scenario("two-speaker", 2, False))

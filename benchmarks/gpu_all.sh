@@ -34,7 +34,7 @@ python3 -m pytest -m cuda tests/runtime tests/verify/test_untrusted_code.py -q -
 tests_status=${PIPESTATUS[0]}
 
 # --- what reaches the kernels, and each mode's error, at the real shape ------------------------------------
-python3 -m tests.runtime.harness.report --device cuda --shape real > "$OUT/report.md" 2>> "$OUT/cuda-tests.log"
+python3 -m fixtures.harness.report --device cuda --shape real > "$OUT/report.md" 2>> "$OUT/cuda-tests.log"
 report_status=$?
 
 # --- benchmarks ------------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ else:
     print(f"pytest wrote no report (exit {tests_status})\n")
 report = out / "report.md"
 if report_status != "0":
-    print(f"\n`python3 -m tests.runtime.harness.report` failed (exit {report_status}); its errors are in cuda-tests.log\n")
+    print(f"\n`python3 -m fixtures.harness.report` failed (exit {report_status}); its errors are in cuda-tests.log\n")
 print(report.read_text() if report.exists() else "no report")
 bench = out / "forward_time.md"
 print("\n## Forward time (benchmarks/forward_time.py)\n")

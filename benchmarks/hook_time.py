@@ -10,7 +10,7 @@ Each measurement is a fresh interpreter that times, with `time.perf_counter`, fr
   is not lost in torch's import time), in a bare interpreter (the hook's own imports are all paid) and
   after `import torch` outside the clock (most of the standard library is loaded then, as in a ComfyUI
   process when its prestartup scripts run);
-- `comfyui`: the miniature ComfyUI tree of the tests (tests/hook/comfyui_tree.py), started as its
+- `comfyui`: the miniature ComfyUI tree of the tests (fixtures/builders.py), started as its
   loader does (prestartup scripts, core's model module, the node package); torch is imported before
   the clock starts, in every variant, so that the hook's cost on all other imports is what is timed.
 
@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.verify_time import machine  # noqa: E402 - the repository root goes on the path first
-from tests.hook.comfyui_tree import make_tree  # noqa: E402
-from tests.hook.conftest import CHECKOUT_FILE, torch_free  # noqa: E402
+from fixtures.builders import make_tree, torch_free  # noqa: E402
+from fixtures.catalog import WRAPPER_MULTITALK  # noqa: E402
 
 FILE_RUN = """
 import sys, time
@@ -108,7 +108,7 @@ def main() -> int:
         work = Path(scratch)
         tree = work / "file"
         tree.mkdir()
-        (tree / "target.py").write_bytes(torch_free(CHECKOUT_FILE.read_bytes()))
+        (tree / "target.py").write_bytes(torch_free(WRAPPER_MULTITALK.read_bytes()))
         cache = work / "cache"
         for context, before in (("bare interpreter", ""), ("torch imported first", "import torch")):
             plain_code = FILE_RUN.format(before=before, install="", root=str(tree))

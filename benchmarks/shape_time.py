@@ -38,15 +38,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.real_checkouts import Version, manifest, unpack
 from benchmarks.timing import percent, quartiles, time_forward
 from codemod.model.build import attention_class, build
-from benchmarks.real_checkouts import Version, manifest, unpack
 from codemod.model.load import LoadError, load
 from codemod.model.scenarios import forward_inputs, run_forward, scenarios
 from codemod.model.shape import REAL, SMALL, Shape
 from codemod.model.variants import Variant, make_variants
 from codemod.rewrite.profiles import all_profiles
-from tests.fixture_cases import Case, cases
+from fixtures.catalog import Case, cases
 
 DEFAULT_CASES = ("jan2026", "jun2025_qk_norm", "comfyui_core", "meigen_multitalk", "wan2gp", "port_sdpa")
 # One real file per upstream shape, by its tree in real_checkouts' work directory: the wrapper's January 2026 and

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixture_cases import cases  # noqa: E402 - the repository root goes on the path first
+from fixtures.catalog import cases  # noqa: E402 - the repository root goes on the path first
 
 
 def main() -> int:

@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.fixture_cases import cases  # noqa: E402 - the repository root goes on the path first
+from fixtures.catalog import cases  # noqa: E402 - the repository root goes on the path first
 
 # One case per kind of home: a WanVideoWrapper drop-in, mini checkouts with siblings and stubs (one with
 # its own entry point declared in its pyproject.toml), a bare port.
-CASES = ("jan2026", "comfyui_core", "meigen_multitalk", "wan2gp", "vendor_kernel", "port_flash")
+TIMED_CASES = ("jan2026", "comfyui_core", "meigen_multitalk", "wan2gp", "vendor_kernel", "port_flash")
 
 
 def machine() -> str:
@@ -53,7 +53,7 @@ def main() -> int:
     print("| case | where | wall time (median) | min | max | CPU time (median) |")
     print("|---|---|---|---|---|---|")
     by_name = {case.name: case for case in cases()}
-    for name in CASES:
+    for name in TIMED_CASES:
         case = by_name[name]
         with tempfile.TemporaryDirectory() as work:
             placed = case.place(Path(work))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +12,12 @@ from tests.cli_runner import Outcome, run_main
 
 
 @pytest.fixture(autouse=True)
-def private_result_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own result cache, never the user's."""
-    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(tmp_path_factory.mktemp("contiguify-cache")))
+def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own result cache, never the user's, and uses it (`CONTIGUIFY_NO_CACHE` unset); its path."""
+    cache = tmp_path_factory.mktemp("contiguify-cache")
+    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(cache))
+    monkeypatch.delenv("CONTIGUIFY_NO_CACHE", raising=False)
+    return cache
 
 
 @pytest.fixture

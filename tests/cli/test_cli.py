@@ -12,14 +12,11 @@ from pathlib import Path
 import pytest
 
 from codemod.cli import main
-from codemod.rewrite.profiles import get_profile
 from codemod.rewrite.file import rewrite
+from codemod.rewrite.profiles import get_profile
+from fixtures.catalog import CASES, WRAPPER
 from tests.cli_runner import invoke
-from tests.fixture_cases import WRAPPER
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
-CHECKOUT = WRAPPER
 SEED_SITES = get_profile("seed").sites()
 
 
@@ -34,7 +31,7 @@ def seed_output(case: str) -> bytes:
 def checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the fixture checkout, with the working directory at its parent."""
     copy = tmp_path / "wanvideowrapper"
-    shutil.copytree(CHECKOUT, copy)
+    shutil.copytree(WRAPPER, copy)
     monkeypatch.chdir(tmp_path)
     return copy
 

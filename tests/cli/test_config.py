@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES
 from tests.cli_runner import invoke
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
 ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
 FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
 MINE = b"class Mine:\n    def forward(self, x):\n        x = x.reshape(B, N, C)\n        return x\n"

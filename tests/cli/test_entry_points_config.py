@@ -15,10 +15,10 @@ import pytest
 
 from codemod.config import entry_point_from_config
 from codemod.match.entry_points import ENTRY_POINTS, find_entry_point, with_builtins
-from codemod.rewrite.profiles import get_profile
 from codemod.rewrite.file import rewrite
+from codemod.rewrite.profiles import get_profile
+from fixtures.catalog import FIXTURES, cases
 from tests.cli_runner import invoke
-from tests.fixture_cases import FIXTURES, cases
 
 VENDOR = FIXTURES / "vendor"
 CASE = next(case for case in cases() if case.checkout == "vendor")

@@ -14,10 +14,9 @@ import pytest
 
 from codemod.report.diff import NO_NEWLINE
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES, REPO_ROOT
 from tests.cli_runner import invoke
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
 ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
 FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
 
@@ -173,7 +172,7 @@ def test_the_readme_apply_command_works_from_a_sibling_subdirectory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Plain `git apply` in `other/` passes over `sub/multitalk.py`; the README's command applies it."""
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     (command,) = [line.split("| ", 1)[1].split("  #", 1)[0].strip() for line in readme.splitlines()
                   if line.startswith("contiguify check ... | ")]
     repo = make_repo(tmp_path / "checkout", [b"sub/multitalk.py", b"other/keep.py"])

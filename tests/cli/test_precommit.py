@@ -6,10 +6,9 @@ import shutil
 from pathlib import Path
 
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES
 from tests.precommit import commit_everything, needs_pre_commit, try_repo
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
 
 pytestmark = needs_pre_commit
 

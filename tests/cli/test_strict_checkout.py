@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 
 from codemod.rewrite.file import rewrite
-from tests.fixture_cases import WRAPPER
-from tests.precommit import commit_everything, needs_pre_commit, try_repo
+from fixtures.catalog import CASES, WRAPPER
 from tests.cli_runner import invoke as run_cli
+from tests.precommit import commit_everything, needs_pre_commit, try_repo
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT = WRAPPER
 HOOK_FILES = ("LongCat/layers.py", "multitalk/multitalk.py")  # as pre-commit names a commit's files
-FIXED = rewrite((ROOT / "fixtures" / "cases" / "jan2026.in.py").read_bytes(), "seed").new
+FIXED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new
 
 # WanVideoWrapper's LongCat/layers.py has its own SingleStreamAttention: forward hands the work to a
 # helper, so none of the seed sites of MultiTalk's class is in forward.
@@ -67,7 +65,7 @@ NO_CONFIG = "[tool.contiguify]\nstrict = true\n"
 
 
 def make_checkout(path: Path, pyproject: str) -> Path:
-    shutil.copytree(CHECKOUT, path)
+    shutil.copytree(WRAPPER, path)
     (path / "LongCat").mkdir()
     (path / "LongCat" / "__init__.py").write_bytes(b"")
     (path / "LongCat" / "layers.py").write_bytes(LONGCAT_LAYERS)

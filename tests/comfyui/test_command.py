@@ -1,4 +1,4 @@
-"""`contiguify comfyui install|status|uninstall` on a miniature ComfyUI tree (tests/hook/comfyui_tree.py)."""
+"""`contiguify comfyui install|status|uninstall` on a miniature ComfyUI tree (fixtures/builders.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 from codemod.comfyui.tree import FILES, MARKER, NODE_FOLDER
 from codemod.rewrite.file import rewrite
+from fixtures.builders import CORE_FILE, WRAPPER_FILE, make_tree
 from tests.cli_runner import invoke
-from tests.hook.comfyui_tree import CORE_FILE, WRAPPER_FILE, make_tree
 
 TARGET_FILES = (WRAPPER_FILE, CORE_FILE)
 

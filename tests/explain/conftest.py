@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from codemod.model.variants import ORIGINAL
-from tests.fixture_cases import FIXTURES, WRAPPER_NODE
+from fixtures.catalog import FIXTURES, WRAPPER_NODE
 
 
 _numbers = itertools.count()

@@ -15,17 +15,14 @@ from click.testing import Result
 
 from codemod.explain.analysis import Explanation, Run, explain_file
 from codemod.model.build import build, torch_dtype
-from codemod.model.scenarios import forward_inputs, run_forward
 from codemod.model.record import Boundary, Recording, recording
+from codemod.model.scenarios import forward_inputs, run_forward
 from codemod.model.shape import REAL, SINGLE, TWO, Scenario, Shape
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES, FIXTURES, WRAPPER_MULTITALK, cases
 from tests.cli_runner import run
-from tests.fixture_cases import WRAPPER, cases
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
-CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)
 SMALL_OPTIONS = ["--dim", "64", "--heads", "4", "--enc-dim", "32", "--enc-tokens", "8",
                  "--frames", "3", "--height", "4", "--width", "4"]
@@ -49,7 +46,7 @@ def run_of(explanation: Explanation, variant: str, scenario: str) -> Run:
 
 @pytest.fixture(scope="module")
 def real_shape() -> Explanation:
-    return explain_file(CHECKOUT_MULTITALK, PROFILES, SCENARIOS, REAL)
+    return explain_file(WRAPPER_MULTITALK, PROFILES, SCENARIOS, REAL)
 
 
 # (q, k, v) contiguous at attention(), bf16, at the real shape: the measured table of FACTS.md.
@@ -113,7 +110,7 @@ def test_every_executed_call_of_a_rewrite_is_named_by_its_site(real_shape: Expla
 
 def test_in_fp32_the_rotary_embedding_leaves_k_strided() -> None:
     # `x.float()` returns x itself in fp32, so no copy undoes the permute before the final rearrange.
-    explanation = explain_file(CHECKOUT_MULTITALK, ["seed"], [TWO], REAL, "fp32")
+    explanation = explain_file(WRAPPER_MULTITALK, ["seed"], [TWO], REAL, "fp32")
     assert attention_layout(run_of(explanation, "original", "two")) == (True, False, False)
 
 
@@ -161,7 +158,7 @@ def test_meta_device_layouts_equal_a_real_cpu_run(import_checkout: ImportCheckou
 
 
 def test_text_report_has_a_verdict_per_run_and_the_summary() -> None:
-    result = invoke(str(CHECKOUT_MULTITALK), *SMALL_OPTIONS)
+    result = invoke(str(WRAPPER_MULTITALK), *SMALL_OPTIONS)
     assert result.exit_code == 0, result.output
     verdicts = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("verdict")]
     assert len(verdicts) == (1 + len(PROFILES)) * len(SCENARIOS)
@@ -192,11 +189,11 @@ def _verdict(verdicts: list[str], variant: str, scenario: str) -> str:
 
 
 def test_json_report_follows_the_schema() -> None:
-    result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    result = invoke(str(WRAPPER_MULTITALK), "--format", "json", *SMALL_OPTIONS)
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)
     assert set(document) == {"file", "shape", "runs"}
-    assert document["file"] == str(CHECKOUT_MULTITALK)
+    assert document["file"] == str(WRAPPER_MULTITALK)
     assert document["shape"] == {"dim": 64, "heads": 4, "enc_dim": 32, "enc_tokens": 8, "frames": 3, "height": 4,
                                  "width": 4, "dtype": "bf16"}
     assert [(run["variant"], run["path"]) for run in document["runs"]] == [
@@ -220,7 +217,7 @@ def test_json_report_follows_the_schema() -> None:
 
 
 def test_profile_and_humans_choose_the_runs() -> None:
-    result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", "--profile", "seed", "--humans", "2", *SMALL_OPTIONS)
+    result = invoke(str(WRAPPER_MULTITALK), "--format", "json", "--profile", "seed", "--humans", "2", *SMALL_OPTIONS)
     assert result.exit_code == 0, result.output
     assert [(run["variant"], run["path"]) for run in json.loads(result.stdout)["runs"]] == [
         ("original", "two"), ("seed", "two")
@@ -229,16 +226,16 @@ def test_profile_and_humans_choose_the_runs() -> None:
 
 def test_a_bare_file_with_no_package_around_it(tmp_path: Path) -> None:
     bare = tmp_path / "multitalk.py"
-    shutil.copyfile(CHECKOUT_MULTITALK, bare)
+    shutil.copyfile(WRAPPER_MULTITALK, bare)
     bare_result = invoke(str(bare), "--format", "json", *SMALL_OPTIONS)
-    checkout_result = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    checkout_result = invoke(str(WRAPPER_MULTITALK), "--format", "json", *SMALL_OPTIONS)
     assert bare_result.exit_code == 0, bare_result.output
     assert json.loads(bare_result.stdout)["runs"] == json.loads(checkout_result.stdout)["runs"]
 
 
 def test_bare_stubs_the_checkout_and_finds_the_same_layouts() -> None:
-    bare = invoke(str(CHECKOUT_MULTITALK), "--bare", "--format", "json", *SMALL_OPTIONS)
-    in_checkout = invoke(str(CHECKOUT_MULTITALK), "--format", "json", *SMALL_OPTIONS)
+    bare = invoke(str(WRAPPER_MULTITALK), "--bare", "--format", "json", *SMALL_OPTIONS)
+    in_checkout = invoke(str(WRAPPER_MULTITALK), "--format", "json", *SMALL_OPTIONS)
     assert bare.exit_code == in_checkout.exit_code == 0, bare.output
     assert "stubbed, not importable here: ..wanvideo.modules.attention" in bare.stderr
     # in the checkout, only the node's PyPI dependency that is not installed here (requirements.txt) is stubbed
@@ -248,7 +245,7 @@ def test_bare_stubs_the_checkout_and_finds_the_same_layouts() -> None:
 
 
 def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> None:
-    source = CHECKOUT_MULTITALK.read_text()
+    source = WRAPPER_MULTITALK.read_text()
     source = source.replace(
         "from ..wanvideo.modules.attention import attention",
         "from ..wanvideo.modules.attention import attention\n"
@@ -268,7 +265,7 @@ def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> No
 
 
 def test_a_file_without_the_multi_speaker_class_has_the_single_path_only(tmp_path: Path) -> None:
-    source = CHECKOUT_MULTITALK.read_text()
+    source = WRAPPER_MULTITALK.read_text()
     bare = tmp_path / "single_only.py"
     bare.write_text(source[: source.index("class SingleStreamMultiAttention")])
     result = invoke(str(bare), *SMALL_OPTIONS)
@@ -281,15 +278,15 @@ BAD_INPUTS = {
     "syntax": ("class SingleStreamAttention:\n    def forward(self:\n", "syntax error"),
     "no-target": ("import torch\n\nclass Other:\n    def forward(self):\n        pass\n", "no target class"),
     "import-fails": (
-        CHECKOUT_MULTITALK.read_text().replace("import torch\n", "import torch\nraise RuntimeError('boom')\n", 1),
+        WRAPPER_MULTITALK.read_text().replace("import torch\n", "import torch\nraise RuntimeError('boom')\n", 1),
         "cannot import it: RuntimeError: boom",
     ),
     "unknown-required-parameter": (
-        CHECKOUT_MULTITALK.read_text().replace("num_heads: int,", "num_heads: int,\n        mystery: int,"),
+        WRAPPER_MULTITALK.read_text().replace("num_heads: int,", "num_heads: int,\n        mystery: int,"),
         "no value for its parameter 'mystery'",
     ),
     "forward-fails-on-every-path": (
-        CHECKOUT_MULTITALK.read_text().replace("        expected_tokens =", "        1 / 0\n        expected_tokens =")
+        WRAPPER_MULTITALK.read_text().replace("        expected_tokens =", "        1 / 0\n        expected_tokens =")
         .replace("        N_t, N_h, N_w = shape\n\n", "        1 / 0\n        N_t, N_h, N_w = shape\n\n"),
         "nothing could run",
     ),
@@ -335,7 +332,7 @@ def test_bad_input_in_json_is_a_json_error_document(tmp_path: Path, name: str) -
 def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
     """As in a real August 2025 version, whose multi-speaker class's single-speaker fall-through is broken."""
     broken = tmp_path / "multitalk.py"
-    broken.write_text(CHECKOUT_MULTITALK.read_text().replace(
+    broken.write_text(WRAPPER_MULTITALK.read_text().replace(
         "        expected_tokens =", "        1 / 0\n        expected_tokens ="))
     result = invoke(str(broken), "--format", "json", *SMALL_OPTIONS)
     assert result.exit_code == 0, result.output
@@ -358,7 +355,7 @@ def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp
 def test_a_real_kernel_that_cannot_run_on_the_meta_device_is_served_by_sdpa_and_said(tmp_path: Path) -> None:
     """ComfyUI's `optimized_attention` asks CUDA for free memory on any device but the CPU, the meta device too."""
     tree = tmp_path / "comfyui"
-    shutil.copytree(ROOT / "fixtures" / "comfyui", tree, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(FIXTURES / "comfyui", tree, ignore=shutil.ignore_patterns("__pycache__"))
     kernels = tree / "comfy" / "ldm" / "modules" / "attention.py"
     kernels.write_text(kernels.read_text() + (
         "\n\ndef _needs_cuda_memory_stats(q, *args, **kwargs):\n"
@@ -374,7 +371,7 @@ def test_a_real_kernel_that_cannot_run_on_the_meta_device_is_served_by_sdpa_and_
 
 
 def test_unknown_profile_and_missing_file_exit_2(tmp_path: Path) -> None:
-    unknown = invoke(str(CHECKOUT_MULTITALK), "--profile", "nope")
+    unknown = invoke(str(WRAPPER_MULTITALK), "--profile", "nope")
     assert unknown.exit_code == 2 and "unknown profile 'nope'" in unknown.stderr
     missing = invoke(str(tmp_path / "absent.py"))
     assert missing.exit_code == 2 and "does not exist" in missing.stderr

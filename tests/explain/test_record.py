@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
 
 from codemod.model.record import Boundary, ContiguousCall, recording
-from tests.fixture_cases import WRAPPER
+from fixtures.catalog import CASES, WRAPPER_MULTITALK
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
-CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 
 ImportFile = Callable[[str], types.ModuleType]
 ImportCheckout = Callable[[bytes], types.ModuleType]
@@ -124,7 +120,7 @@ def test_attention_imported_inside_each_forward_is_recorded(import_checkout: Imp
 
 def test_calls_inside_the_real_attention_function_are_not_the_modules(import_checkout: ImportCheckout) -> None:
     # The fixture's sdpa attention ends in `.contiguous()`; only multitalk.py's own calls are recorded.
-    module = import_checkout(CHECKOUT_MULTITALK.read_bytes())
+    module = import_checkout(WRAPPER_MULTITALK.read_bytes())
     model, inputs = _multi_speaker(module)
     with torch.inference_mode(), recording(module, model) as recorded:
         model(**inputs)

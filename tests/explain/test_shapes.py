@@ -18,7 +18,7 @@ from codemod.explain.analysis import explain_file
 from codemod.explain.report import render_text
 from codemod.model.shape import SINGLE, TWO, Shape
 from codemod.rewrite import profile_names
-from tests.fixture_cases import DROP_IN_CHECKOUT, DROP_IN_PATH, FIXTURES, Case, cases
+from fixtures.catalog import DROP_IN_CHECKOUT, DROP_IN_PATH, FIXTURES, Case, cases
 
 DROP_IN = FIXTURES / DROP_IN_CHECKOUT / DROP_IN_PATH
 SMALL = Shape(dim=64, heads=4, enc_dim=32, enc_tokens=8, frames=3, height=4, width=4)

@@ -1,8 +1,8 @@
 """Each hook test runs Python in a child process: an installed hook must not leak into the test process.
 
 `target_tree` is a folder holding `target.py`: the bundled checkout's multitalk.py with its imports
-replaced by stand-ins, so that importing it needs neither torch nor einops (the hook must not import
-them either) and its forwards never run.
+replaced by stand-ins (`fixtures.builders.torch_free`), so that importing it needs neither torch nor einops
+(the hook must not import them either) and its forwards never run.
 """
 
 from __future__ import annotations
@@ -17,15 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.fixture_cases import WRAPPER
+from fixtures.builders import torch_free
+from fixtures.catalog import WRAPPER_MULTITALK
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKOUT_FILE = WRAPPER / "multitalk" / "multitalk.py"
-STAND_INS = (
-    "import types\n"
-    "torch = nn = types.SimpleNamespace(Module=object, Tensor=object, compiler=types.SimpleNamespace(disable=lambda: lambda f: f))\n"
-    "rearrange = repeat = attention = None\n"
-)
 # The child's report: for each name, the `.contiguous()` calls in the code each target forward runs.
 PROBE = """
 import dis, json, sys
@@ -35,16 +29,6 @@ def report(module):
     return {name: calls(getattr(module, name).forward) for name in ("SingleStreamAttention", "SingleStreamMultiAttention")
             if name in vars(module)}
 """
-
-
-def torch_free(source: bytes) -> bytes:
-    """`source` with its import lines (the first statements) replaced by stand-ins; the rest byte for byte."""
-    lines = source.split(b"\n")
-    imports = [index for index, line in enumerate(lines) if line.startswith((b"import ", b"from "))]
-    if not imports or imports[-1] > 10:
-        raise ValueError("the checkout's multitalk.py no longer starts with its imports")
-    body = b"\n".join(b"" if index in imports else line for index, line in enumerate(lines))
-    return STAND_INS.encode() + body
 
 
 @dataclass
@@ -62,7 +46,7 @@ class Child:
 def target_tree(tmp_path: Path) -> Path:
     tree = tmp_path / "tree"
     tree.mkdir()
-    (tree / "target.py").write_bytes(torch_free(CHECKOUT_FILE.read_bytes()))
+    (tree / "target.py").write_bytes(torch_free(WRAPPER_MULTITALK.read_bytes()))
     return tree
 
 

@@ -1,4 +1,4 @@
-"""`contiguify comfyui install`, then a ComfyUI start as the real loader does it (tests/hook/comfyui_tree.py).
+"""`contiguify comfyui install`, then a ComfyUI start as the real loader does it (fixtures/builders.py).
 
 In a child process: the wrapper's and core's target forwards hold the rewrite's calls and compute what
 the originals compute on CPU; no file of the tree changes; after `uninstall` the next start runs the
@@ -20,7 +20,7 @@ from codemod.config import Project, Projects
 from codemod.rewrite.file import rewrite
 from tests.cli_runner import invoke
 
-from .comfyui_tree import CORE_FILE, WRAPPER_FILE, make_tree
+from fixtures.builders import CORE_FILE, WRAPPER_FILE, make_tree
 
 pytest.importorskip("torch")
 

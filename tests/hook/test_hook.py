@@ -247,9 +247,10 @@ result["version"] = getattr(target, "VERSION", None)
 def test_the_checkouts_own_entry_points_are_used(tmp_path: Path, cache_dir: Path) -> None:
     """The vendor checkout declares its attention kernel in its pyproject.toml: the hook rewrites as fix does there."""
     from codemod.config import Project, Projects
-    from tests.hook.conftest import ROOT, torch_free
+    from fixtures.builders import torch_free
+    from fixtures.catalog import FIXTURES
 
-    vendor = ROOT / "fixtures" / "vendor"
+    vendor = FIXTURES / "vendor"
     tree = tmp_path / "vendor"
     tree.mkdir()
     (tree / "pyproject.toml").write_bytes((vendor / "pyproject.toml").read_bytes())

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.fixture_cases import FIXTURES, WRAPPER, installed_packages
+from fixtures.builders import installed_packages
+from fixtures.catalog import FIXTURES, WRAPPER
 
 CHECK = textwrap.dedent('''
     import importlib.util, json, os, sys

@@ -10,21 +10,21 @@ from __future__ import annotations
 import pytest
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.rewrite.file import rewrite
 from codemod.rewrite.profiles import all_profiles
 from codemod.rewrite.revert import revert
-from codemod.rewrite.file import rewrite
-from tests.fixture_cases import cases
+from fixtures.catalog import cases
 
 PROFILES = sorted(all_profiles())
 TARGETS = parse_targets(DEFAULT_TARGETS)
-CASES = {case.name: case for case in cases()}
-PAIRS = [pytest.param(name, profile, id=f"{name}-{profile}") for name in CASES for profile in PROFILES]
+BY_NAME = {case.name: case for case in cases()}
+PAIRS = [pytest.param(name, profile, id=f"{name}-{profile}") for name in BY_NAME for profile in PROFILES]
 COUNT = b".contiguous()"
 
 
 def _fix(data: bytes, profile: str, name: str) -> tuple[bytes, int]:
     """The fixed bytes, and how many of the profile's sites already had their call."""
-    result = rewrite(data, profile, TARGETS, entry_points=CASES[name].entry_points)
+    result = rewrite(data, profile, TARGETS, entry_points=BY_NAME[name].entry_points)
     assert result.error is None and result.new is not None, result.error
     present = sum(site.status == "present" for target in result.targets for site in target.sites)
     return result.new, present
@@ -32,7 +32,7 @@ def _fix(data: bytes, profile: str, name: str) -> tuple[bytes, int]:
 
 @pytest.mark.parametrize(("name", "profile"), PAIRS)
 def test_revert_of_fix_is_the_original(name: str, profile: str) -> None:
-    case = CASES[name]
+    case = BY_NAME[name]
     original = case.source.read_bytes()
     fixed, present = _fix(original, profile, name)
     back = revert(fixed, profile, TARGETS, entry_points=case.entry_points)
@@ -48,7 +48,7 @@ def test_revert_of_fix_is_the_original(name: str, profile: str) -> None:
 
 @pytest.mark.parametrize(("name", "profile"), PAIRS)
 def test_revert_of_unfixed_is_a_no_op(name: str, profile: str) -> None:
-    case = CASES[name]
+    case = BY_NAME[name]
     original = case.source.read_bytes()
     back = revert(original, profile, TARGETS, entry_points=case.entry_points)
     assert back.error is None, back.error
@@ -61,7 +61,7 @@ def test_revert_of_unfixed_is_a_no_op(name: str, profile: str) -> None:
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_own_calls_outside_the_sites_stay(profile: str) -> None:
-    case = CASES["jan2026"]
+    case = BY_NAME["jan2026"]
     original = case.source.read_bytes()
     marker = b"            x_extra = x[:, -N_h * N_w:, :]"  # not a site of any profile, inside a target method
     if marker not in original:

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES, WRAPPER
 from tests.cli_runner import invoke
-from tests.fixture_cases import CASES, WRAPPER
 
 FILE = Path("multitalk") / "multitalk.py"
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",

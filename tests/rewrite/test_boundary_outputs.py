@@ -17,9 +17,8 @@ import pytest
 
 from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
 from codemod.rewrite.file import rewrite
-from tests.fixture_cases import Case, cases
+from fixtures.catalog import Case, cases
 
-CASES = cases()
 NON_TENSORS = (
     ast.List, ast.Tuple, ast.Set, ast.Dict, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp,
     ast.Constant, ast.JoinedStr, ast.Lambda,
@@ -166,7 +165,7 @@ def problems(source: str, output: str, table: Sequence[EntryPoint] = ENTRY_POINT
     return found
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+@pytest.mark.parametrize("case", cases(), ids=lambda case: case.name)
 def test_boundary_output_puts_contiguous_only_on_tensors_entering_kernels(case: Case) -> None:
     """Each case with the entry points of its checkout, as `contiguify fix` would rewrite it there."""
     result = rewrite(case.source.read_bytes(), "boundary", entry_points=case.entry_points)
@@ -176,7 +175,7 @@ def test_boundary_output_puts_contiguous_only_on_tensors_entering_kernels(case: 
 
 
 def test_cases_are_found() -> None:
-    assert CASES
+    assert cases()
 
 
 WAN2GP = """\

@@ -19,17 +19,13 @@ import pytest
 
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.report.diff import file_diff
-from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.rewrite.file import rewrite
-from tests.fixture_cases import CHECKOUTS, WRAPPER, Case, cases
+from codemod.rewrite.profiles import all_profiles, get_profile
+from fixtures.catalog import CASES, CHECKOUTS, CORPUS, WRAPPER_MULTITALK, Case, cases
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
-CORPUS = ROOT / "fixtures" / "corpus"
-CHECKOUT_MULTITALK = WRAPPER / "multitalk" / "multitalk.py"
 UPDATE = os.environ.get("CONTIGUIFY_UPDATE_EXPECTED") == "1"
 
-INPUTS = sorted(CASES.glob("*.in.py"))
+INPUTS = [case.source for case in cases()]
 PROFILES = sorted(all_profiles())
 # Each case is rewritten with the entry points of the checkout it lives in, as `contiguify fix` would there.
 TABLES = {case.source: case.entry_points for case in cases()}
@@ -126,7 +122,7 @@ def test_ordinary_python_round_trips_unchanged(source: Path, profile: str) -> No
 
 
 def test_bundled_checkout_carries_the_jan2026_case() -> None:
-    assert CHECKOUT_MULTITALK.read_bytes() == (CASES / "jan2026.in.py").read_bytes()
+    assert WRAPPER_MULTITALK.read_bytes() == (CASES / "jan2026.in.py").read_bytes()
 
 
 def test_jan2026_rewrite_equals_the_spec_applied_by_hand() -> None:
@@ -149,7 +145,7 @@ def test_checkout_carries_its_bundled_case(case: Case) -> None:
 def test_every_checkout_bundles_one_listed_case() -> None:
     """Each checkout holds one listed case; the ComfyUI tree's custom node holds jan2026 besides (a drop-in)."""
     assert sorted(str(case.checkout) for case in BUNDLED) == sorted(CHECKOUTS)
-    assert CHECKOUT_MULTITALK.read_bytes() == (CASES / "jan2026.in.py").read_bytes()
+    assert WRAPPER_MULTITALK.read_bytes() == (CASES / "jan2026.in.py").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.prefilter import could_contain_target
 from codemod.results import FileResult
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES
 from tests.cli_runner import invoke
 
-ROOT = Path(__file__).resolve().parents[2]
-ORIGINAL = (ROOT / "fixtures" / "cases" / "jan2026.in.py").read_bytes()
+ORIGINAL = (CASES / "jan2026.in.py").read_bytes()
 FIXED = rewrite(ORIGINAL, "seed").new or b""
 
 

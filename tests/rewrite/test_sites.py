@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from codemod.match.sites import ChainSite, DeclarationError
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.match.sites import ChainSite, DeclarationError
 from codemod.results import TargetResult
 from codemod.rewrite.engine import rewrite_module_source
+from codemod.rewrite.file import rewrite
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.rewrite.profiles.seed import ROLES, SITES, SITES_OF_ROLE
-from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES
 
-CASES = Path(__file__).resolve().parents[2] / "fixtures" / "cases"
 CLASS_OF_ROLE = {role: name for name, role in reversed(ROLES.items())}
 
 

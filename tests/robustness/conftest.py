@@ -1,9 +1,9 @@
-"""Each test gets its own result cache, and a way to run the command line and see what it touched."""
+"""A way to see what a run parsed and touched (each test's own result cache is `own_cache` of tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,19 +12,10 @@ import pytest
 
 from codemod.results import FileResult
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
 # The seed rewrite of the current upstream layout (tests/rewrite checks it against the reviewed diff).
 JAN2026_SEED = rewrite((CASES / "jan2026.in.py").read_bytes(), "seed").new or b""
-
-
-@pytest.fixture(autouse=True)
-def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    cache = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("CONTIGUIFY_CACHE_DIR", str(cache))
-    monkeypatch.delenv("CONTIGUIFY_NO_CACHE", raising=False)
-    yield cache
 
 
 @pytest.fixture

@@ -15,10 +15,11 @@ from codemod.run.files import read_source
 from codemod.run.job import Job
 from codemod.run.runner import apply_changes, rewrite_jobs
 from codemod.run.write import TEMP_SUFFIX
+from fixtures.catalog import CASES
 
 from tests.cli_runner import Outcome
 
-from .conftest import CASES, JAN2026_SEED, Snapshot, all_files
+from .conftest import JAN2026_SEED, Snapshot, all_files
 
 Cli = Callable[..., Outcome]
 

@@ -18,11 +18,12 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run.cache import PACKAGE_DIRECTORY, ResultCache, _checksum, code_fingerprint
 from codemod.run.job import Job
+from fixtures.catalog import CASES
 from tests.jobs import rewrite_job
 
 from tests.cli_runner import Outcome
 
-from .conftest import CASES, JAN2026_SEED
+from .conftest import JAN2026_SEED
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)

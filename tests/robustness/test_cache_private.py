@@ -21,11 +21,12 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import cache as cache_module
 from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
+from fixtures.catalog import CASES
 from tests.jobs import rewrite_job
 
 from tests.cli_runner import Outcome
 
-from .conftest import CASES, seed_rewrite
+from .conftest import seed_rewrite
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)

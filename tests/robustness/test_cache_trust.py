@@ -18,11 +18,12 @@ from codemod.guards import insertions, rebuild
 from codemod.options import PROFILE_NAMES
 from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
+from fixtures.catalog import CASES, cases
 from tests.jobs import rewrite_job
 
 from tests.cli_runner import Outcome
 
-from .conftest import CASES, seed_rewrite
+from .conftest import seed_rewrite
 
 Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)
@@ -135,7 +136,7 @@ def test_what_is_not_insertions_has_none(old: str, new: str) -> None:
 
 
 @pytest.mark.parametrize("profile", PROFILE_NAMES)
-@pytest.mark.parametrize("case", sorted(path.name for path in CASES.glob("*.in.py")))
+@pytest.mark.parametrize("case", [case.source.name for case in cases()])
 def test_every_fixture_rewrite_round_trips_through_the_cache(case: str, profile: str, tmp_path: Path) -> None:
     job = Job(case, (CASES / case).read_bytes(), profile, TARGETS)
     result = rewrite_job(job)

@@ -28,16 +28,17 @@ from pathlib import Path
 import pytest
 
 from codemod.config import Projects
+from codemod.decoding import decode
+from codemod.guards import check_insertions_only
 from codemod.match.patterns import parse_targets
 from codemod.options import Options
+from codemod.prefilter import could_contain_target
 from codemod.results import FileResult
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.files import iter_candidates, read_source
-from codemod.decoding import decode
-from codemod.guards import check_insertions_only
-from codemod.prefilter import could_contain_target
 from codemod.run.job import Job
 from codemod.run.runner import rewrite_jobs, run_paths
+from fixtures.catalog import CASES
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 NOT_STDLIB = ("site-packages", "dist-packages")
@@ -52,7 +53,7 @@ FAIR_REFUSALS = ("syntax error", "cannot decode", "cannot read the encoding decl
                  "libcst cannot parse it", "too deeply nested")
 
 # A module with every site of every profile (its relative import compiles anywhere).
-PLANTED = (Path(__file__).resolve().parents[2] / "fixtures" / "cases" / "jan2026.in.py").read_bytes()
+PLANTED = (CASES / "jan2026.in.py").read_bytes()
 
 needs_torch = pytest.mark.skipif(TORCH is None, reason="torch is not installed")
 

@@ -20,9 +20,9 @@ import pytest
 
 from codemod.isolation import MIB, THREAD_OVERHEAD, Died, Limits, call_isolated
 from codemod.run import files, runner
-from tests.fixture_cases import WRAPPER
+from fixtures.catalog import CASES, WRAPPER
 
-from .conftest import CASES, seed_rewrite
+from .conftest import seed_rewrite
 
 # `B` of the report: the fixture's multitalk.py with a final newline.
 B = (WRAPPER / "multitalk" / "multitalk.py").read_bytes() + b"\n"

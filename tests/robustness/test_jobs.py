@@ -10,9 +10,8 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import runner
 from codemod.run.job import Job
+from fixtures.catalog import CASES
 from tests.jobs import rewrite_job
-
-from .conftest import CASES
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 

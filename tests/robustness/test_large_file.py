@@ -14,10 +14,11 @@ from codemod.options import DEFAULT_MAX_FILE_SIZE
 from codemod.results import FileResult
 from codemod.run import runner
 from codemod.run.job import Job
+from fixtures.catalog import CASES
 
 from tests.cli_runner import Outcome
 
-from .conftest import CASES, Snapshot, seed_rewrite
+from .conftest import Snapshot, seed_rewrite
 
 Cli = Callable[..., Outcome]
 

@@ -20,11 +20,11 @@ from codemod.guards import MAX_NESTING, nesting_problem
 from codemod.rewrite import file as rewrite_file
 from codemod.run import runner
 from codemod.run.job import Job
+from fixtures.catalog import CASES, WRAPPER, cases
 from tests.jobs import rewrite_job
 
-from tests.fixture_cases import WRAPPER
 
-from .conftest import CASES, JAN2026_SEED, ROOT, all_files
+from .conftest import JAN2026_SEED, all_files
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 # The file ends without a newline, as upstream's does: one is added so that what a test appends is a line of its own.
@@ -133,8 +133,8 @@ def test_a_parser_crash_in_a_worker_costs_that_file_alone(monkeypatch: pytest.Mo
     """With the pre-check off, libcst really crashes on the deep file (50,000 levels overflow even the worker's
     large stack): in a worker, which is replaced."""
     monkeypatch.setattr(rewrite_file, "nesting_problem", lambda text: None)
-    cases = sorted(CASES.glob("*.in.py"))[:6]
-    jobs = [Job(path.name, path.read_bytes(), "seed", TARGETS) for path in cases]
+    sources = [case.source for case in cases()][:6]
+    jobs = [Job(path.name, path.read_bytes(), "seed", TARGETS) for path in sources]
     deep = Job("deep.py", MULTITALK + b"X = " + b"(" * 50_000 + b"1" + b")" * 50_000 + b"\n", "seed", TARGETS)
     jobs.insert(3, deep)
     results = runner.rewrite_jobs(jobs, 2)

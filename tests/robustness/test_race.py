@@ -18,9 +18,10 @@ from codemod.run import write
 from codemod.run.files import Source, read_source
 from codemod.run.runner import apply_changes
 from codemod.run.write import TEMP_SUFFIX
+from fixtures.catalog import CASES
 
 
-from .conftest import CASES, all_files, seed_rewrite
+from .conftest import all_files, seed_rewrite
 
 
 OLD = (CASES / "jan2026.in.py").read_bytes()

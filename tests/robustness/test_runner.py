@@ -20,9 +20,8 @@ from codemod.run.cache import ResultCache
 from codemod.prefilter import settle_without_parsing
 from codemod.rewrite.file import rewrite
 from codemod.run.job import Job
+from fixtures.catalog import CASES, cases
 from tests.jobs import rewrite_job
-
-from .conftest import CASES
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 
@@ -30,8 +29,8 @@ TARGETS = parse_targets(DEFAULT_TARGETS)
 def _jobs() -> list[Job]:
     """Every fixture case, one of them twice, and files without targets between them."""
     jobs = []
-    cases = sorted(CASES.glob("*.in.py"))
-    for number, path in enumerate([*cases, cases[0]]):
+    sources = [case.source for case in cases()]
+    for number, path in enumerate([*sources, sources[0]]):
         jobs.append(Job(f"{number:02d}_{path.name}", path.read_bytes(), "seed", TARGETS))
         jobs.append(Job(f"{number:02d}_plain.py", b"x = %d\n" % number, "seed", TARGETS))
     return jobs

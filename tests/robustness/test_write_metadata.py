@@ -19,9 +19,10 @@ import pytest
 from codemod.run import write
 from codemod.run.write import TEMP_SUFFIX
 
+from fixtures.catalog import CASES
 from tests.cli_runner import Outcome
 
-from .conftest import CASES, all_files, seed_rewrite
+from .conftest import all_files, seed_rewrite
 
 Cli = Callable[..., Outcome]
 OLD = (CASES / "jan2026.in.py").read_bytes()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from tests.runtime.harness.checkouts import Checkouts
+    from fixtures.harness.checkouts import Checkouts
 
 RUNTIME = Path(__file__).resolve().parent
 _open: list[Checkouts] = []
@@ -22,7 +22,7 @@ _open: list[Checkouts] = []
 @pytest.fixture(scope="session")
 def checkouts() -> Iterator[Checkouts]:
     """Loaded once per session: rewriting and importing a copy costs more than running it at the small shape."""
-    from tests.runtime.harness.checkouts import Checkouts
+    from fixtures.harness.checkouts import Checkouts
 
     loaded = Checkouts()
     _open.append(loaded)

@@ -15,10 +15,10 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from tests.runtime.harness.checkouts import Checkouts
-from tests.runtime.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode
-from tests.runtime.harness.report import ORIGINAL, accuracy
-from tests.runtime.harness.forwards import FAILING_SCENARIOS, SCENARIOS, SMALL, Scenario
+from fixtures.harness.checkouts import Checkouts
+from fixtures.harness.forwards import FAILING_SCENARIOS, SCENARIOS, SMALL, Scenario
+from fixtures.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode
+from fixtures.harness.report import ORIGINAL, accuracy
 
 TOLERANCES = {FP32.name: 1e-5, BF16_SDPA.name: 0.01, FP8.name: 0.07, FP4.name: 0.28}
 

@@ -23,10 +23,10 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from tests.runtime.harness.checkouts import Checkouts, variants
-from tests.runtime.harness.modes import BF16_SDPA, FP32, Mode
-from tests.runtime.harness.report import ORIGINAL, Observation, contiguity_rows
-from tests.runtime.harness.forwards import REAL, SCENARIOS, SMALL
+from fixtures.harness.checkouts import Checkouts, variants
+from fixtures.harness.forwards import REAL, SCENARIOS, SMALL
+from fixtures.harness.modes import BF16_SDPA, FP32, Mode
+from fixtures.harness.report import ORIGINAL, Observation, contiguity_rows
 
 SNAPSHOT = Path(__file__).with_name("contiguity_snapshot.json")
 UPDATE = os.environ.get("CONTIGUIFY_UPDATE_SNAPSHOT") == "1"

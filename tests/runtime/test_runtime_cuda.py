@@ -19,16 +19,16 @@ import pytest
 torch = pytest.importorskip("torch", reason="the runtime tests run the modules under torch")
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
-from codemod.rewrite.profiles import all_profiles
-from tests.runtime.harness import misaligned
-from tests.runtime.harness.backends import reference_attention, strict_fp8_attention_emulated
-from tests.runtime.harness.fp8 import FP8, check_scaled_mm_operands, scaled_mm_emulated
-from tests.runtime.harness.checkouts import Checkouts, variants
-from tests.runtime.harness.modes import BF16_SDPA, FP4, SAGEATTN, STRICT, Mode, prepare
-from tests.runtime.harness.modes import FP8 as FP8_MODE
 from codemod.model.record import recording
-from tests.runtime.harness.report import ORIGINAL, accuracy, contiguity_rows
-from tests.runtime.harness.forwards import (
+from codemod.rewrite.profiles import all_profiles
+from fixtures.harness import misaligned
+from fixtures.harness.backends import reference_attention, strict_fp8_attention_emulated
+from fixtures.harness.checkouts import Checkouts, variant_scenarios
+from fixtures.harness.fp8 import FP8, check_scaled_mm_operands, scaled_mm_emulated
+from fixtures.harness.modes import BF16_SDPA, FP4, SAGEATTN, STRICT, Mode, prepare
+from fixtures.harness.modes import FP8 as FP8_MODE
+from fixtures.harness.report import ORIGINAL, accuracy, contiguity_rows
+from fixtures.harness.forwards import (
     FAILING_SCENARIOS,
     REAL,
     SCENARIOS,
@@ -39,7 +39,6 @@ from tests.runtime.harness.forwards import (
     forward_inputs,
     relative_error,
     run_forward,
-    scenarios_of,
     try_forward,
 )
 
@@ -91,16 +90,9 @@ def _equal_outcomes(
     assert torch.equal(after, before)
 
 
-VARIANT_SCENARIO_CASES = [
-    pytest.param(variant.name, scenario, id=f"{variant.name}-{scenario.name}")
-    for variant in variants()
-    for scenario in scenarios_of(variant.name)
-]
-
-
 @pytest.mark.parametrize("mode", CUDA_MODES)
 @pytest.mark.parametrize("profile", list(all_profiles()))
-@pytest.mark.parametrize(("variant", "scenario"), VARIANT_SCENARIO_CASES)
+@pytest.mark.parametrize(("variant", "scenario"), variant_scenarios())
 def test_cuda_small_shape_rewrite_is_bitwise_equal(
     checkouts: Checkouts, variant: str, scenario: Scenario, profile: str, mode: Mode
 ) -> None:
@@ -109,7 +101,7 @@ def test_cuda_small_shape_rewrite_is_bitwise_equal(
 
 @pytest.mark.parametrize("mode", CUDA_MODES)
 @pytest.mark.parametrize("profile", list(all_profiles()))
-@pytest.mark.parametrize(("variant", "scenario"), VARIANT_SCENARIO_CASES)
+@pytest.mark.parametrize(("variant", "scenario"), variant_scenarios())
 def test_cuda_real_shape_rewrite_is_bitwise_equal(
     checkouts: Checkouts, variant: str, scenario: Scenario, profile: str, mode: Mode
 ) -> None:
@@ -228,7 +220,7 @@ KERNEL_SHAPES = [
 @needs_triton
 @pytest.mark.parametrize("shape", KERNEL_SHAPES)
 def test_triton_strict_kernel_is_right_on_contiguous_inputs(shape: tuple[int, ...]) -> None:
-    from tests.runtime.harness.strict_attention_triton import strict_fp8_attention_triton
+    from fixtures.harness.strict_attention_triton import strict_fp8_attention_triton
 
     q, k, v = (t.contiguous() for t in _qkv(*shape))
     out = strict_fp8_attention_triton(q, k, v)
@@ -242,7 +234,7 @@ def test_triton_strict_kernel_is_right_on_contiguous_inputs(shape: tuple[int, ..
 @pytest.mark.parametrize("shape", KERNEL_SHAPES)
 def test_triton_strict_kernel_is_wrong_on_strided_views_as_the_emulation_is(shape: tuple[int, ...]) -> None:
     """Both read k and v densely from their data pointers: the same wrong answer, and right on copies."""
-    from tests.runtime.harness.strict_attention_triton import strict_fp8_attention_triton
+    from fixtures.harness.strict_attention_triton import strict_fp8_attention_triton
 
     q, k, v = _qkv(*shape)
     assert not k.is_contiguous() and not v.is_contiguous()

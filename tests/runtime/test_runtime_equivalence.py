@@ -13,15 +13,14 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.rewrite.profiles import all_profiles
-from tests.runtime.harness.checkouts import Checkouts, variants
-from tests.runtime.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode, prepare
-from tests.runtime.harness.forwards import (
+from fixtures.harness.checkouts import Checkouts, variant_scenarios
+from fixtures.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode, prepare
+from fixtures.harness.forwards import (
     FAILING_SCENARIOS,
     SMALL,
     Scenario,
     build_models,
     forward_inputs,
-    scenarios_of,
     try_forward,
 )
 
@@ -29,16 +28,10 @@ CPU_MODES = (FP32, BF16_SDPA, FP8, FP4)
 # Measured: the single-speaker extra-frame branch fails at the kv view in every variant (see FAILING_SCENARIOS).
 FAILURE_TEXT = "is invalid for input of size"
 
-CASES = [
-    pytest.param(variant.name, scenario, id=f"{variant.name}-{scenario.name}")
-    for variant in variants()
-    for scenario in scenarios_of(variant.name)
-]
-
 
 @pytest.mark.parametrize("mode", CPU_MODES, ids=lambda mode: mode.name)
 @pytest.mark.parametrize("profile", list(all_profiles()))
-@pytest.mark.parametrize(("variant", "scenario"), CASES)
+@pytest.mark.parametrize(("variant", "scenario"), variant_scenarios())
 def test_rewrite_computes_bitwise_what_the_original_computes(
     checkouts: Checkouts, variant: str, scenario: Scenario, profile: str, mode: Mode
 ) -> None:

@@ -16,13 +16,13 @@ pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops"
 from torch import nn
 
 from codemod.rewrite.profiles import all_profiles
-from tests.runtime.harness.backends import (
+from fixtures.harness.backends import (
     as_dense,
     check_dense_extent,
     reference_attention,
     strict_fp8_attention_emulated,
 )
-from tests.runtime.harness.fp4 import (
+from fixtures.harness.fp4 import (
     E2M1_VALUES,
     PACKED_DTYPE,
     FP4LayoutError,
@@ -30,18 +30,18 @@ from tests.runtime.harness.fp4 import (
     quantize_nvfp4,
     round_to_e2m1,
 )
-from tests.runtime.harness.fp8 import (
+from fixtures.harness.fp8 import (
     FP8,
     FP8_MAX,
     convert_fp8_linear,
     quantize_weight,
     scaled_mm_emulated,
 )
-from tests.runtime.harness.checkouts import Checkouts, variants
-from tests.runtime.harness.modes import BF16_SDPA, STRICT, prepare
-from tests.runtime.harness.modes import FP8 as FP8_MODE
 from codemod.model.record import recording
-from tests.runtime.harness.forwards import (
+from fixtures.harness.checkouts import Checkouts, variants
+from fixtures.harness.modes import BF16_SDPA, STRICT, prepare
+from fixtures.harness.modes import FP8 as FP8_MODE
+from fixtures.harness.forwards import (
     FAILING_SCENARIOS,
     SMALL,
     build_models,

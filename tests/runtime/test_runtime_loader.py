@@ -10,12 +10,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="the runtime tests run the modules under torch")
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
-from codemod.rewrite.profiles import all_profiles
 from codemod.decoding import BOM
-from tests.runtime.harness.backends import STRICT_FP8
-from tests.runtime.harness.checkouts import CASES, CHECKOUT, Case, Checkouts, load_case, read_source, rewrite, variants
-from tests.runtime.harness.forwards import SMALL, attention_class, build_models
-from tests.fixture_cases import cases
+from codemod.rewrite.profiles import all_profiles
+from fixtures.catalog import CASES, WRAPPER, cases
+from fixtures.harness.backends import STRICT_FP8
+from fixtures.harness.checkouts import Checkouts, VariantSource, load_case, read_source, rewrite, variants
+from fixtures.harness.forwards import SMALL, attention_class, build_models
 
 
 def test_every_drop_in_case_is_a_variant() -> None:
@@ -41,7 +41,7 @@ def test_copies_import_their_own_attention_module_from_the_checkout(checkouts: C
     first, second = checkouts.get("local_import", None), checkouts.get("jan2026", None)
     assert first.attention is not second.attention
     assert first.attention.__name__ == f"{first.package}.wanvideo.modules.attention"
-    assert first.attention.__file__ == str(CHECKOUT / "wanvideo" / "modules" / "attention.py")
+    assert first.attention.__file__ == str(WRAPPER / "wanvideo" / "modules" / "attention.py")
     assert STRICT_FP8 in first.attention.ATTENTION_BACKENDS
     models = build_models([first.multitalk, second.multitalk], SMALL, "cpu")
     assert torch.equal(models[0].q_linear.weight, models[1].q_linear.weight)
@@ -52,7 +52,7 @@ def test_aug2025_spelling_of_the_multi_speaker_class_is_found(checkouts: Checkou
 
 
 def test_a_copy_can_be_unloaded() -> None:
-    copy = load_case(Case("jan2026", read_source(CASES / "jan2026.in.py")), None)
+    copy = load_case(VariantSource("jan2026", read_source(CASES / "jan2026.in.py")), None)
     assert copy.package in sys.modules
     copy.unload()
     assert not [name for name in sys.modules if name.startswith(copy.package)]

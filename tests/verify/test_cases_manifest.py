@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from tests.fixture_cases import CASES, DROP_IN_CHECKOUT, DROP_IN_PATH, FIXTURES, Case, ManifestError, cases
+from fixtures.catalog import CASES, DROP_IN_CHECKOUT, DROP_IN_PATH, FIXTURES, Case, ManifestError, cases
 
 SOURCE = b"class SingleStreamAttention:\n    pass\n"
 

@@ -13,15 +13,12 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="verify runs the modules under torch")
 
+from codemod.cli.verify import RUNS_CODE_NOTE
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
-from codemod.cli.verify import RUNS_CODE_NOTE
 from codemod.verify.outcome import FileVerification, ScenarioRun, TargetRuns
-from tests.fixture_cases import FIXTURES, WRAPPER, WRAPPER_NODE
+from fixtures.catalog import CASES, CORPUS, FIXTURES, REPO_ROOT, WRAPPER, WRAPPER_NODE
 
-ROOT = Path(__file__).resolve().parents[2]
-CASES = ROOT / "fixtures" / "cases"
-CHECKOUT = WRAPPER
 
 Invoke = Callable[..., tuple[int, str, str]]
 
@@ -63,7 +60,7 @@ def test_verify_reports_every_profile_target_and_path_in_json(invoke: Invoke, ch
 
 
 def test_verify_text_names_the_stubs_and_each_run(invoke: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+    monkeypatch.chdir(REPO_ROOT)
     path = "fixtures/cases/port_flash.in.py"
     code, out, _ = invoke("verify", "--profile", "boundary", path)
     lines = out.splitlines()
@@ -78,7 +75,7 @@ def test_verify_text_names_the_stubs_and_each_run(invoke: Invoke, monkeypatch: p
 
 
 def test_files_without_targets_are_not_run(invoke: Invoke) -> None:
-    code, out, err = invoke("verify", str(ROOT / "fixtures" / "corpus"))
+    code, out, err = invoke("verify", str(CORPUS))
     assert (code, out, err) == (0, "0 file runs: nothing run; 0 verified, 0 not\n", "")
 
 
@@ -130,12 +127,12 @@ def test_a_fresh_process_rewrites_while_torch_imports_and_reports_the_same(invok
     """In a process without torch the rewrites run in a forked worker (see `alongside_torch_import`);
     here, with torch imported, they run in this process. Both must give the same report."""
     pytest.importorskip("einops", reason="the fixture imports einops")
-    files = [CHECKOUT, ROOT / "fixtures" / "vendor"]
+    files = [WRAPPER, FIXTURES / "vendor"]
     for source in files:
         shutil.copytree(source, tmp_path / source.name, ignore=shutil.ignore_patterns("__pycache__"))
     paths = [str(tmp_path / source.name) for source in files]
     in_process = invoke("verify", "--format", "json", *paths)
     fresh = subprocess.run([sys.executable, "-m", "codemod", "verify", "--format", "json", *paths],
-                           capture_output=True, text=True, check=False, cwd=ROOT)
+                           capture_output=True, text=True, check=False, cwd=REPO_ROOT)
     assert (fresh.returncode, fresh.stdout) == in_process[:2], fresh.stderr
     assert [file["profile"] for file in json.loads(fresh.stdout)["files"]] == [*profile_names()] * len(files)

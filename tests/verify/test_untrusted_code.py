@@ -18,11 +18,11 @@ torch = pytest.importorskip("torch", reason="verify runs the modules under torch
 from codemod.isolation import can_fork
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
+from fixtures.catalog import CASES, REPO_ROOT
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
-ROOT = Path(__file__).resolve().parents[2]
-GOOD = (ROOT / "fixtures" / "cases" / "port_sdpa.in.py").read_text()  # a bare file: imports nothing unusual
+GOOD = (CASES / "port_sdpa.in.py").read_text()  # a bare file: imports nothing unusual
 TIMEOUT = "3"
 
 # What a file does at import, and the reason verify gives for it.
@@ -199,7 +199,7 @@ def test_on_cuda_each_file_runs_in_a_child_that_initialises_cuda_itself(tmp_path
     path = tmp_path / "good.py"
     path.write_text(PRINTS)
     done = subprocess.run([sys.executable, "-m", "codemod", "verify", "--device", "cuda", "--format", "json",
-                           str(path)], capture_output=True, text=True, check=False, cwd=ROOT)
+                           str(path)], capture_output=True, text=True, check=False, cwd=REPO_ROOT)
     assert done.returncode == 0, done.stderr
     assert all(file["verified"] for file in json.loads(done.stdout)["files"])
     assert "Warning: Could not load sageattention" in done.stderr
