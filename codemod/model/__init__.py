@@ -34,7 +34,7 @@ attention forwards through this package (needs torch, except `shape`, `sites` an
 - `record`: `recording(module, model, site_positions=..., entry_points=...) -> Recording` (`.boundaries`:
   `Boundary(line, call, arg, contiguous, dense, aligned16, shape, stride, layout)`, `.contiguous_calls`),
   `entry_point_targets(module, table)`, `is_dense`, `is_aligned16`.
-- `sites`: `site_positions(...)`, `SourcePosition`.
+- `positions`: `site_positions(...)` (which inserted call is which site), `SourcePosition`.
 - `startup`: `importing_torch()` (collector frozen after torch's import), `alongside_torch_import(work, importer)`
   (the rewrites in a forked process while torch imports); free of torch.
 

@@ -28,7 +28,7 @@ from torch.overrides import TorchFunctionMode
 from codemod.match.contiguous import is_contiguous_ast
 from codemod.match.entry_points import ENTRY_POINTS, TENSOR_NAMES, EntryPoint, dotted_name_ast, find_entry_point
 from codemod.model.load import imports_on_behalf, replaced
-from codemod.model.sites import SourcePosition, name_position
+from codemod.model.positions import SourcePosition, name_position
 from codemod.model.stubs import entry_tensors, reference_attention
 
 imports_on_behalf(__file__)  # `_resolve_roots` imports the homes of entry points a forward imports inside itself

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import DEFAULT_TARGETS
 from codemod.decoding import text_of
-from codemod.model.sites import SourcePosition, site_positions
+from codemod.model.positions import SourcePosition, site_positions
 from codemod.results import FileResult, SiteStatus, TargetResult
 from codemod.rewrite import DEFAULT_PROFILE
 from codemod.rewrite.file import rewrite

@@ -12,7 +12,7 @@ from codemod.results import SiteResult
 from codemod.match.sites import SiteInfo
 from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import get_profile
-from codemod.rewrite.profiles.boundary import SITES
+from codemod.rewrite.profiles.boundary import SITE_INFOS
 
 TARGETS = parse_targets(["SingleStreamAttention.forward"])
 INIT = (
@@ -37,7 +37,7 @@ def statuses(source: str, site_id: str) -> list[str]:
     return [site.status for site in boundary(source)[1] if site.id == site_id]
 
 
-@pytest.mark.parametrize("site", SITES, ids=lambda site: site.id)
+@pytest.mark.parametrize("site", SITE_INFOS, ids=lambda site: site.id)
 def test_declared_example(site: SiteInfo) -> None:
     """`before` gets the insertion, `after` is a no-op with the site present."""
     before, after = in_forward(site.before), in_forward(site.after)

@@ -14,7 +14,7 @@ from codemod.decoding import BOM
 from codemod.rewrite.profiles import all_profiles
 from fixtures.catalog import CASES, WRAPPER, cases
 from fixtures.harness.backends import STRICT_FP8
-from fixtures.harness.checkouts import Checkouts, VariantSource, load_case, read_source, rewrite, variants
+from fixtures.harness.checkouts import Checkouts, VariantSource, load_case, read_source, rewritten_source, variants
 from fixtures.harness.forwards import SMALL, attention_class, build_models
 
 
@@ -30,7 +30,7 @@ def test_a_rewritten_copy_holds_the_rewrite_byte_for_byte(checkouts: Checkouts, 
     source = checkouts.variants["crlf_bom"].source
     assert source.startswith(BOM) and "\r\n" in source
     copy = checkouts.get("crlf_bom", profile)
-    expected = rewrite(source, profile)
+    expected = rewritten_source(source, profile)
     assert expected != source
     assert copy.multitalk_path.read_bytes() == expected.encode("utf-8")
     assert Path(copy.multitalk.__file__ or "") == copy.multitalk_path

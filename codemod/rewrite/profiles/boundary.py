@@ -64,7 +64,7 @@ def attention_site(tensor: str) -> str:
     return f"boundary.attention-{tensor}"
 
 
-SITES = (
+SITE_INFOS = (
     *(
         SiteInfo(
             attention_site(name), ROLE, f"{name} as it enters the attention call",
@@ -359,7 +359,7 @@ class BoundaryTransformer(ScopedTransformer):
             if placement.receiver is not None:
                 self._receivers.add(id(placement.receiver))
         found = {placement.site for placement in placements}
-        for info in SITES:
+        for info in SITE_INFOS:
             if info.id in found:
                 continue
             if info.id != LINEAR_SITE:
@@ -388,7 +388,7 @@ class BoundaryProfile(Profile):
     summary = "q, k, v at each attention call and each linear layer's input, made contiguous where they enter"
 
     def sites(self) -> tuple[SiteInfo, ...]:
-        return SITES
+        return SITE_INFOS
 
     def role_of(self, target: TargetMethod) -> str:
         return ROLE
