@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import sys
+from collections.abc import Callable
 from typing import NamedTuple
 
 import pytest
@@ -37,6 +38,9 @@ class Outcome(NamedTuple):
     code: int
     out: str
     err: str
+
+
+Cli = Callable[..., Outcome]  # the `cli` fixture of tests/conftest.py: `cli(*args, stdin=None) -> Outcome`
 
 
 def run_main(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, *args: str,

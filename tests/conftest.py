@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import Outcome, run_main
+from tests.cli_runner import Cli, run_main
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +20,6 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
 
 
 @pytest.fixture
-def cli(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Outcome]:
+def cli(capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     """`contiguify ARGS` in this process, through `main`: exit code, stdout, stderr (see tests/cli_runner.py)."""
     return functools.partial(run_main, capfd, monkeypatch)

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from codemod.cli import main
 from codemod.rewrite.file import rewrite
 from codemod.rewrite.profiles import get_profile
 from fixtures.catalog import CASES, WRAPPER
-from tests.cli_runner import invoke
+from tests.cli_runner import Cli, invoke
 
 SEED_SITES = get_profile("seed").sites()
 
@@ -133,14 +132,14 @@ def test_targets_from_command_line_and_config(checkout: Path, tmp_path: Path) ->
     assert b"other.py" in out and b"multitalk.py" not in out
 
 
-def test_bad_target_and_bad_config_are_usage_errors(checkout: Path, tmp_path: Path) -> None:
-    assert main(["check", "--target", "forward", "wanvideowrapper"]) == 2
+def test_bad_target_and_bad_config_are_usage_errors(checkout: Path, tmp_path: Path, cli: Cli) -> None:
+    assert cli("check", "--target", "forward", "wanvideowrapper").code == 2
     (tmp_path / "pyproject.toml").write_text("[tool.contiguify]\ntarget = 1\n")
-    assert main(["check", "wanvideowrapper"]) == 2
+    assert cli("check", "wanvideowrapper").code == 2
 
 
-def test_dash_cannot_be_combined_with_paths(checkout: Path) -> None:
-    assert main(["check", "-", "wanvideowrapper"]) == 2
+def test_dash_cannot_be_combined_with_paths(checkout: Path, cli: Cli) -> None:
+    assert cli("check", "-", "wanvideowrapper").code == 2
 
 
 def test_list_names_every_site_once() -> None:

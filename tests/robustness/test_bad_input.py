@@ -17,11 +17,10 @@ from codemod.run.runner import apply_changes, rewrite_jobs
 from codemod.run.write import TEMP_SUFFIX
 from fixtures.catalog import CASES
 
-from tests.cli_runner import Outcome
+from tests.cli_runner import Cli
 
 from .conftest import JAN2026_SEED, Snapshot, all_files
 
-Cli = Callable[..., Outcome]
 
 IN_TEXT = (CASES / "jan2026.in.py").read_bytes().decode("utf-8")
 OUT_TEXT = JAN2026_SEED.decode("utf-8")

@@ -21,11 +21,10 @@ from codemod.run.job import Job
 from fixtures.catalog import CASES
 from tests.jobs import rewrite_job
 
-from tests.cli_runner import Outcome
+from tests.cli_runner import Cli, Outcome
 
 from .conftest import JAN2026_SEED
 
-Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)
 
 

@@ -24,11 +24,10 @@ from codemod.run.job import Job
 from fixtures.catalog import CASES
 from tests.jobs import rewrite_job
 
-from tests.cli_runner import Outcome
+from tests.cli_runner import Cli
 
 from .conftest import seed_rewrite
 
-Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)
 OLD = (CASES / "jan2026.in.py").read_bytes()
 NEW = seed_rewrite(OLD)

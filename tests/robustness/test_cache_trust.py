@@ -21,11 +21,10 @@ from codemod.run.job import Job
 from fixtures.catalog import CASES, cases
 from tests.jobs import rewrite_job
 
-from tests.cli_runner import Outcome
+from tests.cli_runner import Cli
 
 from .conftest import seed_rewrite
 
-Cli = Callable[..., Outcome]
 TARGETS = parse_targets(DEFAULT_TARGETS)
 
 OLD = (CASES / "jan2026.in.py").read_bytes()
@@ -37,7 +36,7 @@ def _entries(cache: Path) -> list[Path]:
     return sorted(path for path in cache.glob("*/*") if path.is_file() and not path.name.endswith(".tmp"))
 
 
-def _rewrite_entry(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
+def _change_entry(entry: Path, change: Callable[[dict[str, Any]], None]) -> None:
     """Change the payload and recompute the checksum, as someone who can write the cache would."""
     payload = marshal.loads(entry.read_bytes().partition(b"\n")[2])
     change(payload)
@@ -82,7 +81,7 @@ def test_a_forged_entry_is_a_miss_and_fix_writes_the_real_rewrite(forgery: str, 
                                                                   cli: Cli) -> None:
     checked = cli("check", "tree")
     [entry] = _entries(own_cache)
-    _rewrite_entry(entry, FORGERIES[forgery])
+    _change_entry(entry, FORGERIES[forgery])
     assert cli("check", "tree") == checked
     outcome = cli("fix", "tree")
     assert outcome.code == 1 and "rewrote tree/t.py (15 .contiguous() inserted)" in outcome.err
@@ -97,7 +96,7 @@ def test_the_worst_a_forged_entry_can_do_is_insert_contiguous_where_it_parses(
     [entry] = _entries(own_cache)
     text = OLD.decode()
     moved = text.rindex("self.dim", 0, _insertions(marshal.loads(entry.read_bytes().partition(b"\n")[2]))[0][0])
-    _rewrite_entry(entry, lambda payload: _insertions(payload)[0].__setitem__(0, moved + len("self.dim")))
+    _change_entry(entry, lambda payload: _insertions(payload)[0].__setitem__(0, moved + len("self.dim")))
     cli("fix", "tree")
     written = (tree / "t.py").read_bytes()
     assert written != NEW and b"self.dim.contiguous()" in written

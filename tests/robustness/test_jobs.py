@@ -11,6 +11,7 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import runner
 from codemod.run.job import Job
 from fixtures.catalog import CASES
+from tests.cli_runner import Cli
 from tests.jobs import rewrite_job
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
@@ -55,12 +56,10 @@ def test_available_cpus_is_what_this_process_may_use() -> None:
 
 
 def test_jobs_on_the_command_line_reach_the_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   started: list[int]) -> None:
-    from codemod.cli import main
-
+                                                   started: list[int], cli: Cli) -> None:
     monkeypatch.chdir(tmp_path)
     for job in _distinct_jobs(4):
         (tmp_path / job.path).write_bytes(job.data)
     monkeypatch.setattr(runner, "available_cpus", lambda: 2)
-    assert main(["check", "--no-cache", "-j", "1000", "."]) == 1
+    assert cli("check", "--no-cache", "-j", "1000", ".").code == 1
     assert len(started) == 2

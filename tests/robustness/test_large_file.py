@@ -16,11 +16,10 @@ from codemod.run import runner
 from codemod.run.job import Job
 from fixtures.catalog import CASES
 
-from tests.cli_runner import Outcome
+from tests.cli_runner import Cli
 
 from .conftest import Snapshot, seed_rewrite
 
-Cli = Callable[..., Outcome]
 
 OLD = (CASES / "jan2026.in.py").read_bytes()
 NEW = seed_rewrite(OLD)

@@ -20,11 +20,10 @@ from codemod.run import write
 from codemod.run.write import TEMP_SUFFIX
 
 from fixtures.catalog import CASES
-from tests.cli_runner import Outcome
+from tests.cli_runner import Cli
 
 from .conftest import all_files, seed_rewrite
 
-Cli = Callable[..., Outcome]
 OLD = (CASES / "jan2026.in.py").read_bytes()
 NEW = seed_rewrite(OLD)
 posix_only = pytest.mark.skipif(not hasattr(os, "fchown"), reason="owners and groups are POSIX")

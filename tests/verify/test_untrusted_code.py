@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from codemod.isolation import can_fork
 from codemod.rewrite import profile_names
 from codemod.rewrite.file import rewrite
 from fixtures.catalog import CASES, REPO_ROOT
+from tests.cli_runner import Cli
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="needs os.fork")
 
@@ -44,15 +44,6 @@ RAISES_EVERYWHERE = GOOD + (
 )
 PRINTS = "print('Warning: Could not load sageattention')\n" + GOOD
 
-Invoke = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def invoke(cli: Invoke) -> Invoke:
-    """The shared in-process runner (tests/conftest.py): code, stdout, stderr."""
-    return cli
-
-
 @pytest.fixture
 def files(tmp_path: Path) -> Path:
     for name, (prefix, _) in AT_IMPORT.items():
@@ -61,8 +52,8 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_verify_reports_each_file_that_exits_hangs_or_leaves_a_thread_and_goes_on(invoke: Invoke, files: Path) -> None:
-    code, out, err = invoke("verify", "--timeout", TIMEOUT, "--format", "json", str(files))
+def test_verify_reports_each_file_that_exits_hangs_or_leaves_a_thread_and_goes_on(cli: Cli, files: Path) -> None:
+    code, out, err = cli("verify", "--timeout", TIMEOUT, "--format", "json", str(files))
     assert code == 2
     reports = {(Path(file["path"]).stem, file["profile"]): file for file in json.loads(out)["files"]}
     assert set(reports) == {(name, profile) for name in [*AT_IMPORT, "good"] for profile in profile_names()}
@@ -77,10 +68,10 @@ def test_verify_reports_each_file_that_exits_hangs_or_leaves_a_thread_and_goes_o
             assert f"error: {files / name}.py: cannot run its code: {AT_IMPORT[name][1]}" in err
 
 
-def test_fix_verify_writes_only_the_files_that_verify(invoke: Invoke, files: Path) -> None:
+def test_fix_verify_writes_only_the_files_that_verify(cli: Cli, files: Path) -> None:
     (files / "raises_everywhere.py").write_text(RAISES_EVERYWHERE)
     before = {path.name: path.read_bytes() for path in files.iterdir()}
-    code, _, err = invoke("fix", "--verify", "--timeout", TIMEOUT, "--no-cache", str(files))
+    code, _, err = cli("fix", "--verify", "--timeout", TIMEOUT, "--no-cache", str(files))
     assert code == 2
     for name, data in before.items():
         if name == "good.py":
@@ -92,70 +83,70 @@ def test_fix_verify_writes_only_the_files_that_verify(invoke: Invoke, files: Pat
             "ran to the end") in err
 
 
-def test_a_file_whose_forwards_raise_on_every_path_verifies_nothing(invoke: Invoke, tmp_path: Path) -> None:
+def test_a_file_whose_forwards_raise_on_every_path_verifies_nothing(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "raises_everywhere.py"
     path.write_text(RAISES_EVERYWHERE)
-    code, out, err = invoke("verify", str(path))
+    code, out, err = cli("verify", str(path))
     assert code == 2
     assert "same-error (RuntimeError: no kernel here" in out and "equal" not in out
     assert out.splitlines()[-1].endswith(f"0 verified, {len(profile_names())} not")
     assert f"error: {path}: not verified: [seed] SingleStreamAttention.forward: no path ran to the end" in err
 
 
-def test_allow_unverified_passes_it_and_says_so(invoke: Invoke, tmp_path: Path) -> None:
+def test_allow_unverified_passes_it_and_says_so(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "raises_everywhere.py"
     path.write_text(RAISES_EVERYWHERE)
-    code, _, err = invoke("verify", "--allow-unverified", str(path))
+    code, _, err = cli("verify", "--allow-unverified", str(path))
     assert code == 0
     assert f"warning: {path}: not verified, passed with --allow-unverified: [seed] " in err
-    code, _, err = invoke("fix", "--verify", "--allow-unverified", "--no-cache", str(path))
+    code, _, err = cli("fix", "--verify", "--allow-unverified", "--no-cache", str(path))
     assert code == 1
     assert path.read_bytes() == rewrite(RAISES_EVERYWHERE.encode(), "seed").new
     assert f"warning: {path}: written although not verified (--allow-unverified): " in err
 
 
-def test_prints_of_the_imported_code_stay_off_stdout(invoke: Invoke, tmp_path: Path) -> None:
+def test_prints_of_the_imported_code_stay_off_stdout(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "prints.py"
     path.write_text(PRINTS)
-    code, out, err = invoke("verify", "--format", "json", str(path))
+    code, out, err = cli("verify", "--format", "json", str(path))
     assert code == 0 and all(file["verified"] for file in json.loads(out)["files"])
     assert "Warning: Could not load sageattention" in err
-    code, out, err = invoke("fix", "--verify", "-", stdin=PRINTS.encode())
+    code, out, err = cli("fix", "--verify", "-", stdin=PRINTS.encode())
     assert code == 1
     assert out.encode() == rewrite(PRINTS.encode(), "seed").new
     assert "Warning: Could not load sageattention" in err
 
 
-def test_explain_reports_a_file_that_exits_at_import(invoke: Invoke, tmp_path: Path) -> None:
+def test_explain_reports_a_file_that_exits_at_import(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "exits.py"
     path.write_text(AT_IMPORT["exits_0"][0] + GOOD)
-    code, out, err = invoke("explain", str(path), "--dim", "64", "--heads", "4", "--frames", "2")
+    code, out, err = cli("explain", str(path), "--dim", "64", "--heads", "4", "--frames", "2")
     assert (code, out) == (2, "")
     assert f"{path}: cannot run its code: its code called sys.exit(0)" in err
 
 
 def test_a_file_that_does_not_import_in_its_checkout_is_verified_on_its_own_and_says_so(
-    invoke: Invoke, tmp_path: Path,
+    cli: Cli, tmp_path: Path,
 ) -> None:
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "broken.py").write_text("raise RuntimeError('a sibling that cannot import here')\n")
     (package / "target.py").write_text("from .broken import thing\n" + GOOD)
-    code, out, _ = invoke("verify", "--format", "json", str(package / "target.py"))
+    code, out, _ = cli("verify", "--format", "json", str(package / "target.py"))
     files = json.loads(out)["files"]
     assert code == 0 and all(file["verified"] for file in files)
     for file in files:
         assert file["stubbed"] == [".broken"]
         assert file["notes"][0].startswith("imported on its own (bare: its relative imports stubbed), since in its "
                                            "checkout original: cannot import it: RuntimeError: a sibling")
-    code, out, _ = invoke("verify", "--bare", "--format", "json", str(package / "target.py"))
+    code, out, _ = cli("verify", "--bare", "--format", "json", str(package / "target.py"))
     files = json.loads(out)["files"]
     assert code == 0 and all(file["verified"] and file["notes"] == [] for file in files)
 
 
 def test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files(
-    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import tempfile
 
@@ -164,12 +155,12 @@ def test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files(
     monkeypatch.setattr(tempfile, "tempdir", str(temporary))
     path = tmp_path / "hangs.py"
     path.write_text(GOOD + "\nwhile True:\n    pass\n")  # after the loader has copied the source
-    code, _, err = invoke("explain", "--timeout", "2", str(path))
+    code, _, err = cli("explain", "--timeout", "2", str(path))
     assert code == 2 and "did not finish within 2 s" in err
     assert list(temporary.iterdir()) == []
 
 
-def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(invoke: Invoke, tmp_path: Path) -> None:
+def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(cli: Cli, tmp_path: Path) -> None:
     """As a real August 2025 WanVideoWrapper version: its single-speaker forward miscounts frames (and the
     multi-speaker class falls through to it), so it runs only on a one-frame video."""
     path = tmp_path / "miscounts.py"
@@ -179,7 +170,7 @@ def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(i
         "    if shape[0] != 1:\n        raise RuntimeError('frames miscounted')\n"
         "    return _forward(self, x, encoder_hidden_states, shape)\n\n\n"
         "SingleStreamAttention.forward = _miscounting\n"))
-    code, out, err = invoke("verify", "--format", "json", str(path))
+    code, out, err = cli("verify", "--format", "json", str(path))
     assert code == 0, err
     for file in json.loads(out)["files"]:
         assert file["verified"]
