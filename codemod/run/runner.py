@@ -74,6 +74,8 @@ def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterato
     time costs itself alone: it is reported, and a new worker takes the next file. More processes than
     files to parse or than CPUs would only cost their start and their memory.
     """
+    if not jobs:  # every file settled or cached: no worker, and none of their imports (a fifth of a cached run)
+        return
     from codemod.isolation import Died, Pool
 
     workers = min(workers, len(jobs), available_cpus())
