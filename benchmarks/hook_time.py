@@ -14,7 +14,8 @@ Each measurement is a fresh interpreter that times, with `time.perf_counter`, fr
   loader does (prestartup scripts, core's model module, the node package); torch is imported before
   the clock starts, in every variant, so that the hook's cost on all other imports is what is timed.
 
-Variants: `plain` (no hook), `cold` (empty cache: the rewrite runs and is stored), `cached` (a hit).
+Variants: `plain` (no hook), `cold` (empty cache: the rewrite runs and is stored), `cached` (a hit: the
+result entry and the code the hook compiled). Each round runs every variant of a case once, in turn.
 With `--comfyui`, a real tree's `main.py --cpu --quick-test-for-ci` is also timed as a whole, with
 and without the hook installed there (`contiguify comfyui install`; the tree is left as it was found).
 """
@@ -77,22 +78,29 @@ def _env(cache: Path) -> dict[str, str]:
     return env
 
 
-def _series(runs: int, one: Callable[[], Timing]) -> list[Timing]:
-    return [one() for _ in range(runs)]
+def _interleaved(runs: int, variants: dict[str, Callable[[], Timing]]) -> dict[str, list[Timing]]:
+    """`runs` rounds, each running every variant once, in turn: a machine that drifts moves them all alike."""
+    found: dict[str, list[Timing]] = {name: [] for name in variants}
+    for _ in range(runs):
+        for name, one in variants.items():
+            found[name].append(one())
+    return found
 
 
 def _row(name: str, variant: str, values: list[Timing], plain: list[Timing]) -> str:
-    """Wall time (median, min, max), CPU time (median), and what each median adds to the plain one."""
+    """Wall time (median, min, max), CPU time (median), what each median adds to the plain one, and the
+    median of the rounds' own differences (each round ran both: drift between rounds cancels)."""
     wall, cpu = [value[0] for value in values], [value[1] for value in values]
     added_wall = statistics.median(wall) - statistics.median(value[0] for value in plain)
     added_cpu = statistics.median(cpu) - statistics.median(value[1] for value in plain)
+    paired = statistics.median(value[0] - base[0] for value, base in zip(values, plain))
     return (f"| {name} | {variant} | {statistics.median(wall) * 1000:.1f} ms | {min(wall) * 1000:.1f} ms | "
             f"{max(wall) * 1000:.1f} ms | {statistics.median(cpu) * 1000:.1f} ms | {added_wall * 1000:+.1f} ms | "
-            f"{added_cpu * 1000:+.1f} ms |")
+            f"{added_cpu * 1000:+.1f} ms | {paired * 1000:+.1f} ms |")
 
 
-HEADER = ("| case | variant | wall (median) | min | max | CPU (median) | added, wall | added, CPU |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| case | variant | wall (median) | min | max | CPU (median) | added, wall | added, CPU | added, paired |\n"
+          "|---|---|---|---|---|---|---|---|---|")
 
 
 def main() -> int:
@@ -102,7 +110,8 @@ def main() -> int:
     parser.add_argument("--python", default=sys.executable, help="the Python that runs that tree")
     arguments = parser.parse_args()
     print(machine())
-    print(f"{arguments.runs} fresh interpreters per row; added: median less the plain median\n")
+    print(f"{arguments.runs} fresh interpreters per row, the variants of a case interleaved round by round; "
+          "added: median less the plain median; paired: median over rounds of (variant - plain), wall\n")
     print(HEADER)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -120,30 +129,36 @@ def main() -> int:
                 shutil.rmtree(cache, ignore_errors=True)
                 return _seconds(hook_code, tree, _env(cache))
 
-            plain = _series(arguments.runs, lambda: _seconds(plain_code, tree, _env(cache)))
-            colds = _series(arguments.runs, cold)
-            cached = _series(arguments.runs, lambda: _seconds(hook_code, tree, _env(cache)))
-            for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
-                print(_row(f"multitalk.py without its imports, {context}", variant, values, plain))
+            # Each round runs cold just before cached: the cold run fills the cache the cached one reads.
+            found = _interleaved(arguments.runs, {"plain": lambda: _seconds(plain_code, tree, _env(cache)),
+                                                  "cold": cold,
+                                                  "cached": lambda: _seconds(hook_code, tree, _env(cache))})
+            for variant, values in found.items():
+                print(_row(f"multitalk.py without its imports, {context}", variant, values, found["plain"]))
 
         comfy = make_tree(work)
         node = comfy / "custom_nodes" / "contiguify"
         from codemod.comfyui.tree import install, uninstall
 
-        def start(fresh: bool) -> Timing:
+        def start(hook: bool, fresh: bool = False) -> Timing:
+            if hook:
+                install(str(comfy), "seed")
+            else:
+                uninstall(str(comfy))
+            assert node.is_dir() == hook
             if fresh:
                 shutil.rmtree(cache, ignore_errors=True)
             return _seconds(COMFYUI_RUN, comfy, _env(cache))
 
         start(False)
-        plain = _series(arguments.runs, lambda: start(False))
-        install(str(comfy), "seed")
-        assert node.is_dir()
-        colds = _series(arguments.runs, lambda: start(True))
-        cached = _series(arguments.runs, lambda: start(False))
-        uninstall(str(comfy))
-        for variant, values in (("plain", plain), ("cold", colds), ("cached", cached)):
-            print(_row("miniature ComfyUI start (torch imported first)", variant, values, plain))
+        try:
+            found = _interleaved(arguments.runs, {"plain": lambda: start(False),
+                                                  "cold": lambda: start(True, fresh=True),
+                                                  "cached": lambda: start(True)})
+        finally:
+            uninstall(str(comfy))
+        for variant, values in found.items():
+            print(_row("miniature ComfyUI start (torch imported first)", variant, values, found["plain"]))
     if arguments.comfyui is not None:
         _real(arguments.comfyui, arguments.python, max(3, arguments.runs // 5))
     return 0

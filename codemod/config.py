@@ -16,8 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from codemod.match.entry_points import LAYOUTS, TENSOR_NAMES, TENSOR_OPERATIONS, EntryPoint, Layout, with_builtins
 from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, TargetSyntaxError, parse_targets, targets_for
@@ -133,8 +132,8 @@ class ConfigError(ValueError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
-class Project:
+# A named tuple, not a frozen dataclass, for start-up time: see codemod/results.py.
+class Project(NamedTuple):
     """The settings of every file below `root` that has no nearer pyproject.toml."""
 
     root: str  # absolute

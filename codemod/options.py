@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from codemod.rewrite import profile_names
 
@@ -16,8 +15,8 @@ PROFILE_NAMES = profile_names()
 DEFAULT_MAX_FILE_SIZE = 2 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class Options:
+# A named tuple, not a frozen dataclass, for start-up time: see codemod/results.py.
+class Options(NamedTuple):
     """What the command line asked for.
 
     `profile`, `targets`, `strict` and `max_file_size` are None when not given: each file then takes

@@ -1,15 +1,17 @@
-"""What a run found, as plain values: per site, per target method, per file."""
+"""What a run found, as plain values: per site, per target method, per file.
+
+Named tuples, not frozen dataclasses: every start of the import hook and every cached run defines them, and a
+frozen dataclass costs some 0.4 ms to define, a named tuple 0.07 ms.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 SiteStatus = Literal["inserted", "present", "missing"]
 
 
-@dataclass(frozen=True)
-class SiteResult:
+class SiteResult(NamedTuple):
     """One site of a target: where it is and whether `.contiguous()` was (or would be) inserted there.
 
     `reason`: why a `missing` site could not be rewritten, when the profile can tell.
@@ -21,8 +23,7 @@ class SiteResult:
     reason: str | None = None
 
 
-@dataclass(frozen=True)
-class TargetResult:
+class TargetResult(NamedTuple):
     """One target method and its sites; a site that occurs twice is listed twice."""
 
     class_name: str
@@ -51,15 +52,14 @@ class TargetResult:
         return sum(site.status == "inserted" for site in self.sites)
 
 
-@dataclass(frozen=True)
-class FileResult:
+class FileResult(NamedTuple):
     """One file: its old and new bytes when it was read, or the reason it could not be handled."""
 
     path: str
     error: str | None = None
     targets: tuple[TargetResult, ...] = ()
-    old: bytes | None = field(default=None, repr=False)
-    new: bytes | None = field(default=None, repr=False)
+    old: bytes | None = None
+    new: bytes | None = None
 
     @property
     def changed(self) -> bool:

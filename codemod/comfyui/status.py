@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from codemod.comfyui.tree import installed_profile, loaded_directly
 from codemod.options import Options
@@ -52,7 +52,7 @@ def status(directory: str, options: Options) -> Status:
     """Every target file below `directory`, judged with the installed hook's profile unless `options` names one."""
     profile = installed_profile(directory)
     if options.profile is None and profile is not None:
-        options = replace(options, profile=profile)
+        options = options._replace(profile=profile)
     results = run_paths([directory], options, write=False, progress=False, on_warning=lambda path, reason: None)
     files = tuple(TargetFile(result, not loaded_directly(directory, result.path))
                   for result in results if result.targets or result.error is not None)

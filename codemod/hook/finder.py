@@ -46,32 +46,26 @@ def _inside(path: str, root: str) -> bool:
 
 
 class Rewritten(NamedTuple):
-    """What the loader compiles for one file, and what the log line says about it."""
+    """What the loader runs for one file, and what the log line says about it."""
 
     path: str
     source: bytes  # the file's bytes, as read
-    data: bytes  # what is compiled
+    code: types.CodeType  # compiled from the rewritten bytes under the file's path
     profile: str
     insertions: int
     cached: bool
 
 
 class RewrittenLoader(SourceFileLoader):
-    """Compiles the rewritten bytes under the file's own path; never reads or writes a bytecode cache,
-    so the unmodified file's `__pycache__` entry stays what Python wrote."""
+    """Runs the code compiled from the rewritten bytes; never reads or writes a bytecode cache beside the
+    file, so the unmodified file's `__pycache__` entry stays what Python wrote."""
 
-    def __init__(self, fullname: str, path: str, rewritten: Rewritten, warn: Log) -> None:
+    def __init__(self, fullname: str, path: str, rewritten: Rewritten) -> None:
         super().__init__(fullname, path)
         self.rewritten = rewritten
-        self._warn = warn
 
-    def get_code(self, fullname: str) -> types.CodeType | None:
-        try:
-            return self.source_to_code(self.rewritten.data, self.path)
-        except (SyntaxError, ValueError) as error:  # checked before, so not expected: fall back all the same
-            self._warn(f"{PREFIX}: warning: {display_path(self.path)}: the rewrite does not compile ({error}); "
-                       "loaded unmodified")
-            return super().get_code(fullname)
+    def get_code(self, fullname: str) -> types.CodeType:
+        return self.rewritten.code
 
 
 class ContiguifyFinder:
@@ -142,7 +136,7 @@ class ContiguifyFinder:
             self._busy.discard(thread)
         if rewritten is None:
             return None
-        loader = RewrittenLoader(fullname, spec.origin, rewritten, self.log)
+        loader = RewrittenLoader(fullname, spec.origin, rewritten)
         return spec_from_file_location(fullname, spec.origin, loader=loader,
                                        submodule_search_locations=spec.submodule_search_locations)
 
@@ -202,7 +196,7 @@ class ContiguifyFinder:
         job = Job(origin, source.data, project.profile, project.targets_for(origin), project.entry_points)
         if settle_without_parsing(job.path, job.data, job.targets) is not None:
             return None  # no target class can be in it (or binary): the common case, decided from the bytes alone
-        result, cached = self._result(job, project)
+        result, cached, code = self._result(job, project)
         if result.error is not None:
             self.refused[real] = result.error
             self._warn(origin, result.error)
@@ -213,8 +207,16 @@ class ContiguifyFinder:
                 state = "already has its .contiguous() calls" if present else "none of the profile's sites found"
                 self.log(f"{PREFIX}: {display_path(origin)}: {state} (profile {project.profile}); loaded as it is")
             return None
+        if code is None:
+            try:
+                code = compile(result.new, origin, "exec", dont_inherit=True)
+            except (SyntaxError, ValueError) as error:  # checked before, so not expected: fall back all the same
+                self._warn(origin, f"the rewrite does not compile ({error})")
+                return None
+            if self.cache is not None:
+                self.cache.store_code(job, code)
         inserted = sum(target.inserted for target in result.targets)
-        rewritten = Rewritten(origin, source.data, result.new, project.profile, inserted, cached)
+        rewritten = Rewritten(origin, source.data, code, project.profile, inserted, cached)
         self.rewritten[real] = rewritten
         if announce:
             self.log(f"{PREFIX}: rewrote in memory: {display_path(origin)} (profile {project.profile}, "
@@ -228,30 +230,34 @@ class ContiguifyFinder:
             self.refused[os.path.realpath(origin)] = str(error)
             self._warn(origin, f"its settings cannot be read: {error}")
 
-    def _result(self, job: Job, project: Project) -> tuple[FileResult, bool]:
-        """The file's result from the cache, else from the rewrite (and then cached); never raises."""
+    def _result(self, job: Job, project: Project) -> tuple[FileResult, bool, types.CodeType | None]:
+        """The file's result from the cache (with its code when the hook compiled it before), else from the
+        rewrite (and then cached); never raises."""
         if len(job.data) > project.max_file_size:
             return FileResult(job.path, error=f"too large to parse: {len(job.data):,} bytes, over the limit of "
-                                              f"{project.max_file_size:,} (max-file-size)"), False
+                                              f"{project.max_file_size:,} (max-file-size)"), False, None
         if self.cache is not None:
+            compiled = self.cache.lookup_code(job)
+            if compiled is not None:
+                return compiled[0], True, compiled[1]
             found = self.cache.lookup(job)
             if found is not None:
-                return found, True
+                return found, True, None
         try:
             from codemod.rewrite.file import rewrite
 
             result = rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
         except ImportError as error:
-            return FileResult(job.path, error=f"cannot rewrite: {error}"), False
+            return FileResult(job.path, error=f"cannot rewrite: {error}"), False, None
         except Exception as error:  # noqa: BLE001 - a defect of the rewrite must not stop the program's start
-            return FileResult(job.path, error=f"internal error: {type(error).__name__}: {error}"), False
+            return FileResult(job.path, error=f"internal error: {type(error).__name__}: {error}"), False, None
         if self.cache is not None:
             self.cache.store(job, result)
             if self._cache_problem is not None:  # said once, with the file it happened on
                 self.log(f"{PREFIX}: warning: {display_path(job.path)}: {self._cache_problem}; the rewrite is "
                          "used all the same, and done again at every start")
                 self.cache = None
-        return result, False
+        return result, False, None
 
     def _unwritable(self, reason: str) -> None:
         self._cache_problem = reason
@@ -265,7 +271,9 @@ class ContiguifyFinder:
         roots = set(self._spellings)
         below = tuple(root.rstrip(os.sep) + os.sep for root in roots)  # one C-level test per module
         for name, module in list(sys.modules.items()):
-            origin = getattr(module, "__file__", None)
+            # Through the module's dict: `getattr` would run the `__getattr__` of lazy modules (torch has many).
+            namespace = getattr(module, "__dict__", None)
+            origin = namespace.get("__file__") if type(namespace) is dict else None
             if not isinstance(origin, str) or not (origin.startswith(below) or origin in roots):
                 continue
             if not origin.endswith(".py"):

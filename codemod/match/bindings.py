@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from codemod.match.patterns import python_name
+from codemod.match.visitors import NoFieldHooks
 
 Position = tuple[int, int]
 """(line, column) of a node, as libcst's PositionProvider gives them."""
@@ -121,7 +122,7 @@ class Binding:
     known: str | None = None  # what the name holds when `value` cannot say: `*q, = ...` makes a list
 
 
-class MethodScan(cst.CSTVisitor):
+class MethodScan(NoFieldHooks, cst.CSTVisitor):
     """The calls and name bindings of one method body.
 
     `start` / `end` give a node's position (the caller's metadata). `calls`: every call with the loops

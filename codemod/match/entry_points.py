@@ -11,16 +11,15 @@ from __future__ import annotations
 import ast
 import fnmatch
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Layout = Literal["B L H D", "B H L D", "B L (H D)"]
 LAYOUTS: tuple[Layout, ...] = ("B L H D", "B H L D", "B L (H D)")
 TENSOR_NAMES = ("q", "k", "v")
 
 
-@dataclass(frozen=True)
-class EntryPoint:
+# A named tuple, not a frozen dataclass, for start-up time: see codemod/results.py.
+class EntryPoint(NamedTuple):
     """A function that hands q, k, v to an attention kernel.
 
     `names`: dotted names as written at the call site, shell wildcards allowed (`*.scaled_dot_product_attention`).

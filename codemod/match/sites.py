@@ -25,6 +25,7 @@ import libcst as cst
 from codemod.match.calls import entry_point_of
 from codemod.match.chains import Chain, Link, decompose
 from codemod.match.patterns import python_name
+from codemod.match.visitors import NoFieldHooks
 
 Phase = Literal["before", "after"]
 
@@ -186,7 +187,7 @@ def _derive(site_id: str, old: cst.Assign, new: cst.Assign, same: tuple[str, ...
 
 
 def _has_entry_point(node: cst.CSTNode) -> bool:
-    class Finder(cst.CSTVisitor):
+    class Finder(NoFieldHooks, cst.CSTVisitor):
         found = False
 
         def visit_Call(self, call: cst.Call) -> None:

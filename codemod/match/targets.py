@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from codemod.match.patterns import TargetPattern, python_name
+from codemod.match.visitors import NoFieldHooks
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ def _base_names(class_node: cst.ClassDef) -> list[str]:
     return [python_name(arg.value.value) for arg in class_node.bases if isinstance(arg.value, cst.Name)]
 
 
-class _SuperCallFinder(cst.CSTVisitor):
+class _SuperCallFinder(NoFieldHooks, cst.CSTVisitor):
     """Finds `super().<method>(...)` in a method body."""
 
     def __init__(self, method_name: str) -> None:

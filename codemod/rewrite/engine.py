@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -15,10 +16,12 @@ from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import TargetPattern
 from codemod.match.sites import SiteInfo
 from codemod.match.targets import TargetMethod, find_targets
+from codemod.match.visitors import NoFieldHooks
 from codemod.results import SiteResult, SiteStatus, TargetResult
+from codemod.rewrite.slices import module_slice, put_back
 
 
-class ScopedTransformer(cst.CSTTransformer):
+class ScopedTransformer(NoFieldHooks, cst.CSTTransformer):
     """Base of every profile's transformer: knows which target method it is in and records sites.
 
     Nested functions, lambdas and classes inside a target method are not part of it and are skipped.
@@ -131,12 +134,35 @@ class Profile(ABC):
 def rewrite_module_source(
     source: str, profile: Profile, patterns: Sequence[TargetPattern], entry_points: Sequence[EntryPoint] = ENTRY_POINTS
 ) -> tuple[str, tuple[TargetResult, ...]]:
-    """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse."""
+    """Rewrite `source` (no BOM); raises libcst's ParserSyntaxError when it does not parse.
+
+    libcst reads only the slice of the module that holds target classes (`codemod.rewrite.slices`),
+    where there is one; its rewrite is put back into the other lines.
+    """
     parsed, restore = _for_libcst(source)
+    tree = python_tree(source)
+    piece = None if tree is None else module_slice(parsed, tree, patterns)
+    if piece is not None:
+        done = _rewrite_module(piece.text, piece.tree, profile, patterns, entry_points)
+        if done is None:
+            return source, ()
+        whole = put_back(parsed, done[0], piece.kept)
+        if whole is not None:
+            return restore(whole), done[1]
+    done = _rewrite_module(parsed, tree, profile, patterns, entry_points)
+    return (source, ()) if done is None else (restore(done[0]), done[1])
+
+
+def _rewrite_module(
+    parsed: str, tree: ast.Module | None, profile: Profile, patterns: Sequence[TargetPattern],
+    entry_points: Sequence[EntryPoint],
+) -> tuple[str, tuple[TargetResult, ...]] | None:
+    """libcst's rewrite of `parsed` (as `_for_libcst` gives it), `tree` being `ast`'s tree of it, if any;
+    None when it has no target method."""
     module = cst.parse_module(parsed)
-    found = find_targets(module, patterns, python_tree(source))
+    found = find_targets(module, patterns, tree)
     if not found:
-        return source, ()
+        return None
     targets = [target for target in found if target.enclosing_function is None]
     transformer = profile.transformer([(target, profile.role_of(target)) for target in targets], entry_points)
     positions = _positions(module, found)
@@ -149,7 +175,7 @@ def rewrite_module_source(
                          for target in found if target.enclosing_function is not None)),
             key=lambda result: result.line,
         ))
-    return restore(new_module.code), results
+    return new_module.code, results
 
 
 class _Shifted(Mapping[cst.CSTNode, CodeRange]):

@@ -21,6 +21,7 @@ from codemod.match.contiguous import CONTIGUOUS
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import TargetPattern
 from codemod.match.targets import find_targets
+from codemod.match.visitors import NoFieldHooks
 from codemod.results import FileResult, TargetResult
 from codemod.decoding import BOM, decode
 from codemod.guards import INSERTED_TEXT, check_insertions_only, insertions, nesting_problem, rebuild
@@ -47,7 +48,7 @@ def _without_added_parentheses(node: cst.BaseExpression) -> cst.BaseExpression:
     return node.with_changes(lpar=[], rpar=[])
 
 
-class _SetAside(cst.CSTTransformer):
+class _SetAside(NoFieldHooks, cst.CSTTransformer):
     """Removes every bare `.contiguous()` inside the given methods."""
 
     def __init__(self, methods: Sequence[cst.FunctionDef]) -> None:

@@ -21,6 +21,16 @@ fields are single printable lines, and each site's status agrees with the file (
 holds a `.contiguous()` call, an `inserted` one's holds an insertion). The cache stays bounded: at most
 `MAX_ENTRIES` entries per fingerprint (the oldest go first) and the `MAX_FINGERPRINTS` newest fingerprint
 directories.
+
+The import hook also keeps the code it compiled from a rewrite (`lookup_code`, `store_code`), in the
+`code` directory beside the entries, so that a start needs neither a parse nor a compile. A code entry
+is bound to the result entry it was compiled from (its name hashes that entry's checksum, the file's
+path and the optimization level) and is written only once that entry's rewrite passed the check above;
+it is read under the rules above (private directory, no links, a regular file of bounded size, its own
+checksum) and must be a code object of that path. Like Python's own `__pycache__`, and unlike a result
+entry, a code entry is not re-derived from the file: whoever can write this user's private directory
+can make a start run other code, as they could through the user's site-packages. At most
+`MAX_CODE_ENTRIES` are kept.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import re
 import stat
 import sys
 from collections.abc import Callable, Sequence
+from types import CodeType
 from typing import Any
 
 try:  # built into CPython; `hashlib` would load OpenSSL first, 2 ms of a 50 ms cached run
@@ -55,8 +66,13 @@ SITE_STATUSES = ("inserted", "present", "missing")
 # An entry is about 1 KB (a target file's sites and insertions); one of a 2 MiB file with thousands of
 # insertions stays far below this.
 ENTRY_LIMIT = 256 * 1024
+# The code of a 15 KiB target file marshals to about 40 KiB; a file at the size limit (2 MiB) to some 6 MiB.
+CODE_LIMIT = 16 * 1024 * 1024
+CODE_DIRECTORY = "code"
 # 4,096 entries of about 1 KB: every target file of many checkouts and versions. Past it, the oldest quarter goes.
 MAX_ENTRIES = 4096
+# Code entries (about 40 KiB each) are kept only for the files a hook rewrites: a few per ComfyUI tree.
+MAX_CODE_ENTRIES = 256
 MAX_FINGERPRINTS = 4  # directories of other versions of the tool (or of libcst, Python) kept beside this one
 STALE_TEMP_S = 3600.0  # a temp file this old is left by a killed run
 _FINGERPRINT = re.compile(r"[0-9a-f]{32}")
@@ -193,22 +209,22 @@ def private_problem(path: str) -> str | None:
     return None
 
 
-def _read_entry(path: str) -> bytes | None:
-    """The entry's bytes if it is a regular file (not a link, a FIFO, a device) of at most ENTRY_LIMIT bytes."""
+def _read_entry(path: str, limit: int = ENTRY_LIMIT) -> bytes | None:
+    """The entry's bytes if it is a regular file (not a link, a FIFO, a device) of at most `limit` bytes."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     descriptor = os.open(path, flags)
     try:
         status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode) or status.st_size > ENTRY_LIMIT:
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
             return None
-        chunks, left = [], ENTRY_LIMIT + 1
+        chunks, left = [], limit + 1
         while left > 0 and (chunk := os.read(descriptor, left)):
             chunks.append(chunk)
             left -= len(chunk)
     finally:
         os.close(descriptor)
     data = b"".join(chunks)
-    return data if len(data) <= ENTRY_LIMIT else None
+    return data if len(data) <= limit else None
 
 
 def _create_exclusively(path: str, data: bytes) -> None:
@@ -273,21 +289,56 @@ class ResultCache:
         return self._private
 
     def lookup(self, job: Job) -> FileResult | None:
+        key = self.key(job)
+        found = self._read(self._path(key))
+        return None if found is None else self._guarded(self._result, job, key, found[1], True)
+
+    def lookup_code(self, job: Job) -> tuple[FileResult, CodeType] | None:
+        """For the import hook: the result of `job` and the code compiled from its rewrite, when the file
+        is changed and a code entry is bound to its result entry. The result's insertions are not checked
+        again: the code entry was written only once they had been (see the module's docstring)."""
+        key = self.key(job)
+        found = self._read(self._path(key))
+        if found is None:
+            return None
+        checksum, payload = found
+        code = self._read(self._code_path(job, checksum), CODE_LIMIT)
+        if code is None:
+            return None
+        loaded = self._guarded(marshal.loads, code[1])
+        if not isinstance(loaded, CodeType) or loaded.co_filename != job.path:
+            return None
+        result = self._guarded(self._result, job, key, payload, False)
+        return None if result is None or not result.changed else (result, loaded)
+
+    def _code_path(self, job: Job, entry_checksum: bytes) -> str:
+        name = blake2b(entry_checksum + b"\0" + f"{sys.flags.optimize}\0{job.path}".encode(), digest_size=32)
+        return os.path.join(self.directory, CODE_DIRECTORY, name.hexdigest())
+
+    def _read(self, path: str, limit: int = ENTRY_LIMIT) -> tuple[bytes, bytes] | None:
+        """The checksum and payload of the entry at `path`, when the cache is usable and the checksum holds."""
         if not self._usable():
             return None
-        key = self.key(job)
         try:
-            data = _read_entry(self._path(key))
-            if data is None:
-                return None
-            checksum, _, payload = data.partition(b"\n")
-            if _checksum(payload) != checksum:
-                return None
-            return self._result(job, key, marshal.loads(payload))
+            data = _read_entry(path, limit)
+        except OSError:
+            return None
+        if data is None:
+            return None
+        checksum, _, payload = data.partition(b"\n")
+        return (checksum, payload) if _checksum(payload) == checksum else None
+
+    @staticmethod
+    def _guarded(function: Callable[..., Any], *arguments: Any) -> Any:
+        """`function(*arguments)`, or None where an entry's payload makes it raise: a miss, never an error."""
+        try:
+            return function(*arguments)
         except (OSError, ValueError, TypeError, LookupError, EOFError, SyntaxError, RecursionError, MemoryError):
             return None
 
-    def _result(self, job: Job, key: str, entry: Any) -> FileResult | None:
+    def _result(self, job: Job, key: str, payload: bytes, check: bool) -> FileResult | None:
+        """The entry's result; `check=False` leaves out the insertions-only check (for `lookup_code` only)."""
+        entry = marshal.loads(payload)
         if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
             return None
         targets = _targets_from_plain(entry["targets"])
@@ -309,7 +360,7 @@ class ResultCache:
             return None
         if not consistent(text, targets, [offset for offset, _ in inserted]):
             return None
-        if check_insertions_only(text, new_text) is not None:  # the check every fresh rewrite passes: it parses
+        if check and check_insertions_only(text, new_text) is not None:  # what every fresh rewrite passes
             return None
         return FileResult(job.path, targets=targets, old=job.data, new=new_text.encode(codec))
 
@@ -339,13 +390,31 @@ class ResultCache:
             "insertions": inserted,
         }
         payload = marshal.dumps(entry)
-        if len(payload) + 65 > ENTRY_LIMIT:
+        if len(payload) + 65 <= ENTRY_LIMIT:
+            self._write(self._path(key), payload)
+
+    def store_code(self, job: Job, code: CodeType) -> None:
+        """Remember the code the hook compiled from the rewrite of `job`, bound to the result entry stored
+        for it (none stored, or one that fails its checksum: nothing is kept)."""
+        if self._unwritable or self._private is False:
             return
+        found = self._read(self._path(self.key(job)))
+        if found is None:
+            return
+        payload = marshal.dumps(code)
+        if len(payload) + 65 <= CODE_LIMIT:
+            path = self._code_path(job, found[0])
+            self._write(path, payload, make=os.path.dirname(path))  # made at the first: `check` makes none
+
+    def _write(self, path: str, payload: bytes, make: str | None = None) -> None:
+        """`payload` and its checksum at `path`, atomically, after making the directory `make`; a failure is
+        said once and ends the cache's writes."""
         temp = None
         try:
             if not self._created and not self._create():
                 return
-            path = self._path(key)
+            if make is not None:
+                self._make_private(make)
             temp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
             _create_exclusively(temp, _checksum(payload) + b"\n" + payload)
             os.replace(temp, path)
@@ -366,15 +435,20 @@ class ResultCache:
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), self.root)
         if not self._usable():
             return False
-        with contextlib.suppress(FileExistsError):
-            os.mkdir(self.directory, 0o700)
-        problem = private_problem(self.directory)
-        if problem is not None:
-            raise OSError(errno.EPERM, f"{self.directory}: {problem}")
+        self._make_private(self.directory)
         self._mark_root()
         self._created = True
         self._bound()
         return True
+
+    @staticmethod
+    def _make_private(directory: str) -> None:
+        """`directory` made (mode 0700) unless it exists; raises OSError unless it is private."""
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory, 0o700)
+        problem = private_problem(directory)
+        if problem is not None:
+            raise OSError(errno.EPERM, f"{directory}: {problem}")
 
     def _mark_root(self) -> None:
         """Tell backup tools and git that the directory holds a cache, as other tools' caches do."""
@@ -396,17 +470,23 @@ class ResultCache:
 
                 for _, path in sorted(others)[:len(others) - MAX_FINGERPRINTS + 1]:
                     shutil.rmtree(path, ignore_errors=True)
+        self._bound_entries(self.directory, MAX_ENTRIES)
+        self._bound_entries(os.path.join(self.directory, CODE_DIRECTORY), MAX_CODE_ENTRIES)
+
+    @staticmethod
+    def _bound_entries(directory: str, most: int) -> None:
+        """At most `most` entries in `directory`, the oldest going first; stale temp files go. Never raises."""
         with contextlib.suppress(OSError):
-            names = os.listdir(self.directory)
+            names = [name for name in os.listdir(directory) if name != CODE_DIRECTORY]
             temps = [name for name in names if name.endswith(".tmp")]
-            if len(names) - len(temps) <= MAX_ENTRIES and not temps:
+            if len(names) - len(temps) <= most and not temps:
                 return
             import time
 
             now = time.time()
             dated = []
             for name in names:
-                path = os.path.join(self.directory, name)
+                path = os.path.join(directory, name)
                 with contextlib.suppress(OSError):
                     modified = os.lstat(path).st_mtime
                     if name.endswith(".tmp"):
@@ -414,7 +494,7 @@ class ResultCache:
                             os.unlink(path)
                     else:
                         dated.append((modified, path))
-            if len(dated) > MAX_ENTRIES:
-                for _, path in sorted(dated)[:len(dated) - MAX_ENTRIES * 3 // 4]:
+            if len(dated) > most:
+                for _, path in sorted(dated)[:len(dated) - most * 3 // 4]:
                     with contextlib.suppress(OSError):
                         os.unlink(path)

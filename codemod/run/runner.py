@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from codemod.config import Projects
@@ -75,6 +74,8 @@ def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterato
     time costs itself alone: it is reported, and a new worker takes the next file. More processes than
     files to parse or than CPUs would only cost their start and their memory.
     """
+    if not jobs:  # every file settled or cached: no worker, and none of their imports (a fifth of a cached run)
+        return
     from codemod.isolation import Died, Pool
 
     workers = min(workers, len(jobs), available_cpus())
@@ -145,11 +146,11 @@ def _rewrite(
             unknown.append(same)
             continue
         for index in indexes:
-            settled[index] = replace(hit, path=jobs[index].path)
+            settled[index] = hit._replace(path=jobs[index].path)
     for position, result, came_back in _parse_all([jobs[copies[same][0]] for same in unknown], workers, progress):
         indexes = copies[unknown[position]]
         for index in indexes:
-            settled[index] = replace(result, path=jobs[index].path)
+            settled[index] = result._replace(path=jobs[index].path)
         if cache is not None and came_back:
             cache.store(jobs[indexes[0]], result)
     results = [result for result in settled if result is not None]

@@ -182,6 +182,91 @@ def test_damaged_cache_entry_is_a_miss(target_tree: Path, cache_dir: Path, damag
     assert "not cached" in line  # rewritten afresh
 
 
+def _code_entries(cache: Path) -> list[Path]:
+    return [path for path in cache.glob("*/code/*") if path.is_file() and not path.name.endswith(".tmp")]
+
+
+def test_a_hit_runs_the_code_compiled_before_and_neither_parses_nor_compiles(target_tree: Path,
+                                                                             cache_dir: Path) -> None:
+    first = _import(target_tree, cache_dir)
+    assert first.returncode == 0, first.stderr
+    [code_entry] = _code_entries(cache_dir)
+    probe = INSTALL.format(root=str(target_tree), options="") + """
+import ast, builtins
+seen = []
+real_parse, real_compile = ast.parse, builtins.compile
+ast.parse = lambda *a, **k: seen.append("parse") or real_parse(*a, **k)
+builtins.compile = lambda *a, **k: seen.append("compile") or real_compile(*a, **k)
+import target
+ast.parse, builtins.compile = real_parse, real_compile
+result = report(target)
+result["seen"] = seen
+result["filename"] = target.SingleStreamAttention.forward.__code__.co_filename
+"""
+    second = run_child(probe, target_tree, cache_dir)
+    assert second.returncode == 0, second.stderr
+    expected = _expected(target_tree)
+    assert {name: second.report[name] for name in expected} == expected
+    assert second.report["seen"] == []
+    assert second.report["filename"] == str(target_tree / "target.py")
+    assert "from the cache" in _rewritten_lines(second)[0]
+    assert _code_entries(cache_dir) == [code_entry]
+
+
+def _not_code(entry: Path) -> None:
+    from codemod.run.cache import _checksum
+
+    data = marshal.dumps({"not": "code"})
+    entry.write_bytes(_checksum(data) + b"\n" + data)
+
+
+def _code_of_another_file(entry: Path) -> None:
+    from codemod.run.cache import _checksum
+
+    data = marshal.dumps(compile("import os; os._exit(3)", "/elsewhere/target.py", "exec"))
+    entry.write_bytes(_checksum(data) + b"\n" + data)
+
+
+CODE_DAMAGE = {
+    "corrupt": lambda entry: entry.write_bytes(entry.read_bytes()[:-40] + os.urandom(40)),
+    "not-code": _not_code,
+    "another-files-code": _code_of_another_file,
+    "truncated": lambda entry: entry.write_bytes(entry.read_bytes()[:100]),
+}
+
+
+@pytest.mark.parametrize("damage", CODE_DAMAGE)
+def test_a_damaged_code_entry_is_compiled_again(target_tree: Path, cache_dir: Path, damage: str) -> None:
+    """The result entry still holds: the hit checks it as `check` does, compiles it and writes the code again."""
+    assert _import(target_tree, cache_dir).returncode == 0
+    [code_entry] = _code_entries(cache_dir)
+    good = code_entry.read_bytes()
+    CODE_DAMAGE[damage](code_entry)
+    child = _import(target_tree, cache_dir)
+    assert child.returncode == 0, child.stderr
+    expected = _expected(target_tree)
+    assert {name: child.report[name] for name in expected} == expected
+    assert "from the cache" in _rewritten_lines(child)[0] and not _warnings(child)
+    assert code_entry.read_bytes() == good
+
+
+def test_a_code_entry_is_bound_to_its_file_and_its_result_entry(target_tree: Path, cache_dir: Path,
+                                                                tmp_path: Path) -> None:
+    """The same bytes at another path get code of their own (tracebacks name each file); a changed result entry
+    (the forged test above) leaves the code entry unused."""
+    assert _import(target_tree, cache_dir).returncode == 0
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "target.py").write_bytes((target_tree / "target.py").read_bytes())
+    child = _import(other, cache_dir)
+    assert child.returncode == 0, child.stderr
+    assert len(_code_entries(cache_dir)) == 2
+    [entry] = _entries(cache_dir)  # one result entry: the key is the bytes, not the path
+    _forge(entry)
+    forged = _import(target_tree, cache_dir)
+    assert "not cached" in _rewritten_lines(forged)[0]
+
+
 def test_unwritable_cache_warns_once_and_still_rewrites(target_tree: Path, tmp_path: Path) -> None:
     blocked = tmp_path / "not-a-directory"
     blocked.write_text("")

@@ -194,3 +194,11 @@ def test_fast_paths_import_neither_libcst_nor_torch(tree: Path) -> None:
     assert not {"libcst", "torch"} & first
     assert not {"libcst", "torch"} & _imported(["check", "tree"], tree.parent)
     assert "torch" not in _imported(["fix", "--jobs", "1", "--profile", "boundary", "tree"], tree.parent)
+
+
+def test_a_run_that_parses_nothing_starts_no_worker(tree: Path) -> None:
+    """Every file cached: no worker process, and none of the imports that starting one takes."""
+    first = _imported(["check", "tree"], tree.parent)
+    assert "multiprocessing" in first  # it parsed, in a worker
+    repeated = _imported(["check", "tree"], tree.parent)
+    assert not {"multiprocessing", "libcst"} & repeated

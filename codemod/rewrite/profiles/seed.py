@@ -17,6 +17,7 @@ from codemod.match.entry_points import EntryPoint
 from codemod.match.patterns import UPSTREAM_CLASSES
 from codemod.match.sites import VIEW_OR_RESHAPE, ChainSite, Phase, SiteInfo, match_sites
 from codemod.match.targets import TargetMethod
+from codemod.match.visitors import NoFieldHooks
 from codemod.rewrite.engine import Profile, ScopedTransformer
 
 ROLES = UPSTREAM_CLASSES  # upstream classes by name; others by the sites they hold
@@ -106,7 +107,7 @@ SITES: tuple[ChainSite, ...] = (
 SITES_OF_ROLE = {role: tuple(site for site in SITES if site.info.role == role) for role in ROLE_ORDER}
 
 
-class _Wrap(cst.CSTTransformer):
+class _Wrap(NoFieldHooks, cst.CSTTransformer):
     """Puts `.contiguous()` after each of the given link calls, found by identity."""
 
     def __init__(self, calls: set[int]) -> None:
@@ -146,7 +147,7 @@ class SeedTransformer(ScopedTransformer):
         return updated_node.with_changes(value=updated_node.value.visit(_Wrap(missing)))
 
 
-class _RoleCounter(cst.CSTVisitor):
+class _RoleCounter(NoFieldHooks, cst.CSTVisitor):
     """Which sites of each role one method contains, phases ignored."""
 
     def __init__(self, method: cst.FunctionDef) -> None:
