@@ -15,8 +15,8 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.rewrite import engine
 from codemod.rewrite.profiles import get_profile, profile_names
 from codemod.rewrite.slices import module_slice, put_back
+from fixtures.catalog import FIXTURES, SOURCE_DIRECTORIES, WRAPPER_MULTITALK
 
-ROOT = Path(__file__).resolve().parents[2]
 PATTERNS = parse_targets(["Attention.forward"])
 
 def _text(path: Path) -> str:
@@ -24,7 +24,7 @@ def _text(path: Path) -> str:
 
 
 # Every fixture file that is Python here (the bad-input fixtures are not: no slice is made of them).
-FIXTURE_FILES = sorted(path for path in (ROOT / "fixtures").rglob("*.py")
+FIXTURE_FILES = sorted(path for directory in SOURCE_DIRECTORIES for path in directory.rglob("*.py")
                        if "__pycache__" not in path.parts and python_tree(_text(path)) is not None)
 
 # (source, the 1-based lines the slice keeps)
@@ -84,7 +84,7 @@ def test_a_rewrite_that_changes_the_line_count_is_not_put_back() -> None:
 
 
 @pytest.mark.parametrize("profile", profile_names())
-@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: str(path.relative_to(ROOT / "fixtures")))
+@pytest.mark.parametrize("path", FIXTURE_FILES, ids=lambda path: str(path.relative_to(FIXTURES)))
 def test_the_rewrite_through_the_slice_is_the_rewrite_of_the_whole_file(path: Path, profile: str) -> None:
     text = _text(path)
     tree = python_tree(text)
@@ -98,8 +98,7 @@ def test_the_rewrite_through_the_slice_is_the_rewrite_of_the_whole_file(path: Pa
 
 
 def test_the_bundled_checkouts_target_file_is_read_in_part() -> None:
-    path = ROOT / "fixtures" / "comfyui" / "custom_nodes" / "ComfyUI-WanVideoWrapper" / "multitalk" / "multitalk.py"
-    text = _text(path)
+    text = _text(WRAPPER_MULTITALK)
     tree = python_tree(text)
     assert tree is not None
     piece = module_slice(text, tree, parse_targets(DEFAULT_TARGETS))
