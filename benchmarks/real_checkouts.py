@@ -258,10 +258,11 @@ def explain_cell(outcome: Outcome, timeout: float, file: Path) -> str:
         return f"{_exit(outcome, timeout)}, no JSON: {_short(_last_line(outcome.stderr), file=file)}"
     runs = [run for run in document.get("runs", []) if isinstance(run, dict)]
     variants = sorted({str(run.get("variant")) for run in runs})
-    paths = sorted({str(run.get("path")) for run in runs})
+    scenarios = sorted({str(run.get("path")) for run in runs})  # "path": the scenario, as explain names it
     extra = "" if outcome.stdout.lstrip().startswith("{") else "; stdout has text before the JSON"
     problem = "" if outcome.code == 0 else f"; {_short(_last_line(outcome.stderr), file=file)}"
-    return f"{_exit(outcome, timeout)}, {len(runs)} runs ({'/'.join(variants)} × {'/'.join(paths)}){extra}{problem}"
+    shape = f"{'/'.join(variants)} × {'/'.join(scenarios)}"
+    return f"{_exit(outcome, timeout)}, {len(runs)} runs ({shape}){extra}{problem}"
 
 
 def verdict(entry: dict[str, object], file: Path) -> str:

@@ -264,7 +264,7 @@ def test_host_imports_and_an_older_constructor_are_handled(tmp_path: Path) -> No
     assert result.stdout.count("verdict") == (1 + len(PROFILES)) * len(SCENARIOS)
 
 
-def test_a_file_without_the_multi_speaker_class_has_the_single_path_only(tmp_path: Path) -> None:
+def test_a_file_without_the_multi_speaker_class_has_the_single_speaker_scenario_only(tmp_path: Path) -> None:
     source = WRAPPER_MULTITALK.read_text()
     bare = tmp_path / "single_only.py"
     bare.write_text(source[: source.index("class SingleStreamMultiAttention")])
@@ -285,7 +285,7 @@ BAD_INPUTS = {
         WRAPPER_MULTITALK.read_text().replace("num_heads: int,", "num_heads: int,\n        mystery: int,"),
         "no value for its parameter 'mystery'",
     ),
-    "forward-fails-on-every-path": (
+    "forward-fails-in-every-scenario": (
         WRAPPER_MULTITALK.read_text().replace("        expected_tokens =", "        1 / 0\n        expected_tokens =")
         .replace("        N_t, N_h, N_w = shape\n\n", "        1 / 0\n        N_t, N_h, N_w = shape\n\n"),
         "nothing could run",
@@ -329,7 +329,7 @@ def test_bad_input_in_json_is_a_json_error_document(tmp_path: Path, name: str) -
     assert "Error: " in result.stderr and message in result.stderr
 
 
-def test_a_path_the_original_cannot_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
+def test_a_scenario_the_original_cannot_run_is_reported_and_the_others_still_run(tmp_path: Path) -> None:
     """As in a real August 2025 version, whose multi-speaker class's single-speaker fall-through is broken."""
     broken = tmp_path / "multitalk.py"
     broken.write_text(WRAPPER_MULTITALK.read_text().replace(

@@ -28,7 +28,7 @@ def checkout(tmp_path: Path) -> Path:
     return copy / WRAPPER_NODE
 
 
-def test_verify_reports_every_profile_target_and_path_in_json(cli: Cli, checkout: Path) -> None:
+def test_verify_reports_every_profile_target_and_scenario_in_json(cli: Cli, checkout: Path) -> None:
     code, out, err = cli("verify", "--format", "json", str(checkout))
     assert code == 0, err
     files = json.loads(out)["files"]

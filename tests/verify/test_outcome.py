@@ -69,7 +69,7 @@ def test_an_error_in_any_file_is_exit_2() -> None:
     assert exit_code([_file("differs"), _file(error="cannot read it")]) == EXIT_ERROR
 
 
-def test_failures_name_target_path_status_and_detail() -> None:
+def test_failures_name_target_scenario_status_and_detail() -> None:
     verification = FileVerification("m.py", "seed", (), (TargetRuns("A", "forward", (
         ScenarioRun("single", "equal"),
         ScenarioRun("two", "differs", max_abs_diff=0.25),

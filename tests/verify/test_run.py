@@ -82,7 +82,7 @@ def test_a_new_error_names_type_message_and_line(tmp_path: Path) -> None:
 
 def test_the_same_error_on_both_sides_is_same_error(tmp_path: Path) -> None:
     """The original raises on every path, so the single-speaker path runs once more on one frame (see
-    `test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame`), raising the same there."""
+    `test_a_forward_broken_in_every_scenario_but_one_frame_is_verified_on_one_frame`), raising the same there."""
     old = new = _single("return self.proj(x[:, :, :3])")
     runs = _verify(tmp_path, old, new)
     assert [(scenario, status) for scenario, status, _ in runs] == [

@@ -83,7 +83,7 @@ def test_fix_verify_writes_only_the_files_that_verify(cli: Cli, files: Path) -> 
             "ran to the end") in err
 
 
-def test_a_file_whose_forwards_raise_on_every_path_verifies_nothing(cli: Cli, tmp_path: Path) -> None:
+def test_a_file_whose_forwards_raise_in_every_scenario_verifies_nothing(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "raises_everywhere.py"
     path.write_text(RAISES_EVERYWHERE)
     code, out, err = cli("verify", str(path))
@@ -160,7 +160,7 @@ def test_an_explain_killed_at_its_time_limit_leaves_no_temporary_files(
     assert list(temporary.iterdir()) == []
 
 
-def test_a_forward_broken_on_every_path_but_one_frame_is_verified_on_one_frame(cli: Cli, tmp_path: Path) -> None:
+def test_a_forward_broken_in_every_scenario_but_one_frame_is_verified_on_one_frame(cli: Cli, tmp_path: Path) -> None:
     """As a real August 2025 WanVideoWrapper version: its single-speaker forward miscounts frames (and the
     multi-speaker class falls through to it), so it runs only on a one-frame video."""
     path = tmp_path / "miscounts.py"
