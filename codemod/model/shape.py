@@ -49,9 +49,9 @@ SMALL = Shape(dim=256, heads=4, enc_dim=64, enc_tokens=32, frames=3, height=4, w
 class Scenario:
     """Which branch of the forward runs, and on what batch layout: single-speaker, two-speaker, ...
 
-    `speakers` 1 is the single-speaker path (`human_num=1` where the forward takes it). `extra`: `x`
+    `speakers` 1 is the single-speaker scenario (`human_num=1` where the forward takes it). `extra`: `x`
     has one more latent frame than the audio. `batch` > 1 with `shared_audio`: one audio context for
-    every batch entry. `attn_map` False passes `x_ref_attn_map=None` on a multi-speaker path.
+    every batch entry. `attn_map` False passes `x_ref_attn_map=None` with more than one speaker.
     """
 
     name: str
