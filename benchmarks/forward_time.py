@@ -23,9 +23,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.timing import percent, quartiles, time_forward
+from codemod.model.scenarios import forward_inputs, run_forward
+from codemod.model.shape import REAL, Scenario
 from codemod.rewrite import profile_names
 from fixtures.harness.checkouts import Checkouts
-from fixtures.harness.forwards import REAL, Scenario, build_models, forward_inputs, run_forward
+from fixtures.harness.forwards import build_models
 from fixtures.harness.modes import BF16_SDPA, FP8, Mode, prepare
 
 VARIANTS = ("original", *profile_names())

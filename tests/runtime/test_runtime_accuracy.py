@@ -14,9 +14,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="the runtime tests run the modules under torch")
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
+from codemod.model.shape import SMALL, Scenario
 from codemod.rewrite.profiles import all_profiles
 from fixtures.harness.checkouts import Checkouts
-from fixtures.harness.forwards import FAILING_SCENARIOS, SCENARIOS, SMALL, Scenario
+from fixtures.harness.forwards import FAILING_SCENARIOS, SCENARIOS
 from fixtures.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode
 from fixtures.harness.report import ORIGINAL, accuracy
 

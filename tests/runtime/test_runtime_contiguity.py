@@ -22,9 +22,10 @@ import pytest
 torch = pytest.importorskip("torch", reason="the runtime tests run the modules under torch")
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
+from codemod.model.shape import REAL, SMALL
 from codemod.rewrite.profiles import all_profiles
 from fixtures.harness.checkouts import Checkouts, variants
-from fixtures.harness.forwards import REAL, SCENARIOS, SMALL
+from fixtures.harness.forwards import SCENARIOS
 from fixtures.harness.modes import BF16_SDPA, FP32, Mode
 from fixtures.harness.report import ORIGINAL, Observation, contiguity_rows
 

@@ -20,27 +20,17 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.model.record import recording
+from codemod.model.scenarios import forward_inputs, run_forward
+from codemod.model.shape import REAL, SMALL, Scenario, Shape
 from codemod.rewrite.profiles import all_profiles
 from fixtures.harness import misaligned
 from fixtures.harness.backends import reference_attention, strict_fp8_attention_emulated
 from fixtures.harness.checkouts import Checkouts, variant_scenarios
+from fixtures.harness.forwards import FAILING_SCENARIOS, SCENARIOS, build_models, relative_error, try_forward
 from fixtures.harness.fp8 import FP8, check_scaled_mm_operands, scaled_mm_emulated
 from fixtures.harness.modes import BF16_SDPA, FP4, SAGEATTN, STRICT, Mode, prepare
 from fixtures.harness.modes import FP8 as FP8_MODE
 from fixtures.harness.report import ORIGINAL, accuracy, contiguity_rows
-from fixtures.harness.forwards import (
-    FAILING_SCENARIOS,
-    REAL,
-    SCENARIOS,
-    SMALL,
-    Scenario,
-    Shape,
-    build_models,
-    forward_inputs,
-    relative_error,
-    run_forward,
-    try_forward,
-)
 
 HAS_CUDA = torch.cuda.is_available()
 HAS_FP8 = HAS_CUDA and torch.cuda.get_device_capability() >= (8, 9)

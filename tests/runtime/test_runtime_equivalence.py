@@ -12,17 +12,12 @@ import pytest
 torch = pytest.importorskip("torch", reason="the runtime tests run the modules under torch")
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
+from codemod.model.scenarios import forward_inputs
+from codemod.model.shape import SMALL, Scenario
 from codemod.rewrite.profiles import all_profiles
 from fixtures.harness.checkouts import Checkouts, variant_scenarios
+from fixtures.harness.forwards import FAILING_SCENARIOS, build_models, try_forward
 from fixtures.harness.modes import BF16_SDPA, FP4, FP8, FP32, Mode, prepare
-from fixtures.harness.forwards import (
-    FAILING_SCENARIOS,
-    SMALL,
-    Scenario,
-    build_models,
-    forward_inputs,
-    try_forward,
-)
 
 CPU_MODES = (FP32, BF16_SDPA, FP8, FP4)
 # Measured: the single-speaker extra-frame branch fails at the kv view in every variant (see FAILING_SCENARIOS).

@@ -15,6 +15,9 @@ pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops"
 
 from torch import nn
 
+from codemod.model.record import recording
+from codemod.model.scenarios import forward_inputs, run_forward
+from codemod.model.shape import SMALL
 from codemod.rewrite.profiles import all_profiles
 from fixtures.harness.backends import (
     as_dense,
@@ -22,6 +25,8 @@ from fixtures.harness.backends import (
     reference_attention,
     strict_fp8_attention_emulated,
 )
+from fixtures.harness.checkouts import Checkouts, variants
+from fixtures.harness.forwards import FAILING_SCENARIOS, build_models, relative_error, scenarios_of
 from fixtures.harness.fp4 import (
     E2M1_VALUES,
     PACKED_DTYPE,
@@ -37,19 +42,8 @@ from fixtures.harness.fp8 import (
     quantize_weight,
     scaled_mm_emulated,
 )
-from codemod.model.record import recording
-from fixtures.harness.checkouts import Checkouts, variants
 from fixtures.harness.modes import BF16_SDPA, STRICT, prepare
 from fixtures.harness.modes import FP8 as FP8_MODE
-from fixtures.harness.forwards import (
-    FAILING_SCENARIOS,
-    SMALL,
-    build_models,
-    forward_inputs,
-    relative_error,
-    run_forward,
-    scenarios_of,
-)
 
 GEN = torch.Generator().manual_seed(0)
 

@@ -11,11 +11,12 @@ torch = pytest.importorskip("torch", reason="the runtime tests run the modules u
 pytest.importorskip("einops", reason="the fixture's multitalk.py imports einops")
 
 from codemod.decoding import BOM
+from codemod.model.shape import SMALL
 from codemod.rewrite.profiles import all_profiles
 from fixtures.catalog import CASES, WRAPPER, cases
 from fixtures.harness.backends import STRICT_FP8
 from fixtures.harness.checkouts import Checkouts, VariantSource, load_case, read_source, rewritten_source, variants
-from fixtures.harness.forwards import SMALL, attention_class, build_models
+from fixtures.harness.forwards import attention_class, build_models
 
 
 def test_every_drop_in_case_is_a_variant() -> None:
