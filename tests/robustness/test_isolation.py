@@ -103,8 +103,11 @@ def test_two_long_elif_chains_still_give_the_json_report(tmp_path: Path) -> None
 
 # Item 2.
 def _memory_hog() -> bytes:
-    """About 200 KB that libcst takes gigabytes to parse: 520 lines of 190 nested parentheses (CPython allows 200)."""
-    return B + (b"y = " + b"(" * 190 + b"1" + b")" * 190 + b"\n") * 520
+    """About 200 KB that libcst takes gigabytes to parse: 520 lines of 190 nested parentheses (CPython allows 200),
+    in the body of a target class, which libcst reads (code outside target classes it does not)."""
+    return (B + b"\n\nclass SingleStreamAttention:\n"
+            + (b"    y = " + b"(" * 190 + b"1" + b")" * 190 + b"\n") * 520
+            + b"\n    def forward(self, x):\n        return x\n")
 
 
 @linux_only
