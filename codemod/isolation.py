@@ -31,14 +31,10 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import select
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
@@ -189,7 +185,7 @@ def _quiet() -> None:
 
 
 def _serve(connection: Connection, inherited: Sequence[Connection], function: Callable[[A], R],
-           parent: int, quiet: bool) -> None:
+           parent: int, quiet: bool, prepare: Callable[[], None] | None) -> None:
     """A worker: (argument, limits) in, result or `Died` out, until it is sent None or its parent goes."""
     import signal
 
@@ -201,6 +197,9 @@ def _serve(connection: Connection, inherited: Sequence[Connection], function: Ca
     if quiet:
         _quiet()
     sys.setrecursionlimit(RECURSION_LIMIT)
+    if prepare is not None:
+        with contextlib.suppress(Exception):  # what fails here fails again in the call, which reports it
+            prepare()
     unlimited = Limits()
     while True:
         try:
@@ -252,9 +251,11 @@ class Pool(Generic[A, R]):
     """Up to `workers` worker processes for `function`, each holding one call at a time.
 
     `quiet`: the workers' standard error goes to /dev/null (for work whose failures the results tell).
+    `prepare`: what each worker does once, before its first call (the imports every call needs).
     """
 
-    def __init__(self, function: Callable[[A], R], workers: int, *, quiet: bool = False) -> None:
+    def __init__(self, function: Callable[[A], R], workers: int, *, quiet: bool = False,
+                 prepare: Callable[[], None] | None = None) -> None:
         import multiprocessing
 
         self._forks = "fork" in multiprocessing.get_all_start_methods()
@@ -262,6 +263,7 @@ class Pool(Generic[A, R]):
         self.function = function
         self.workers = max(1, workers)
         self.quiet = quiet
+        self.prepare = prepare
         self._idle: list[_Worker] = []
         self._all: list[_Worker] = []
 
@@ -269,7 +271,7 @@ class Pool(Generic[A, R]):
         connection, child_end = self._context.Pipe()
         # Forked, the child holds every open pipe end; spawned, it holds only its own.
         inherited = [worker.connection for worker in self._all] + [connection] if self._forks else []
-        process = self._context.Process(target=_serve, args=(child_end, inherited, self.function, os.getpid(), self.quiet),
+        process = self._context.Process(target=_serve, args=(child_end, inherited, self.function, os.getpid(), self.quiet, self.prepare),
                                         daemon=True, name="contiguify-worker")
         process.start()
         child_end.close()  # the worker's end stays open there alone: its death reads as end of file here
@@ -376,6 +378,9 @@ def _forked_child(work: Callable[[], object], write_end: int, scratch: str, pare
 
     Temporary files go under `scratch`, which the parent removes, whatever becomes of the child.
     """
+    import tempfile
+    import traceback
+
     try:
         os.setpgid(0, 0)
         die_with_parent(parent)
@@ -434,6 +439,9 @@ def call_in_fork(work: Callable[[], R], wall_seconds: float | None) -> R | Died:
     if not can_fork():
         with contextlib.redirect_stdout(sys.stderr):
             return work()
+    import shutil
+    import tempfile  # here, not at the top: a parse pool needs neither (3 ms of a first run with shutil)
+
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()
@@ -445,6 +453,8 @@ def call_in_fork(work: Callable[[], R], wall_seconds: float | None) -> R | Died:
 
 
 def _call_in_child(work: Callable[[], R], wall_seconds: float | None, scratch: str) -> R | Died:
+    import select
+
     parent = os.getpid()
     read_end, write_end = os.pipe()
     pid = os.fork()

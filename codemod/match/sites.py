@@ -1,7 +1,7 @@
 """Sites declared by example: a before / after pair of source, from which the shape to match is derived.
 
-A declaration is `ChainSite(id, summary, before, after)`. The one statement that differs between the two
-examples is the site; the `.contiguous()` that `after` adds says where the call goes. Parsing that
+A declaration is `ChainSite(id, summary, before, after)`, one statement per line. The one statement that
+differs between the two examples is the site; the `.contiguous()` that `after` adds says where the call goes. Parsing that
 statement gives everything matching needs: the assignment target, the chain's root and link names, the
 link the call follows, and whether the chain is the first argument of a call (`self.proj(x.reshape(...))`).
 Statements around the site in the example say on which side of the attention call it lies (the two
@@ -115,10 +115,11 @@ class ChainSite:
         old_assign, new_assign = _assignment(self.id, old), _assignment(self.id, new)
         statement, link = _derive(self.id, old_assign, new_assign, self.same_links)
         role = self.id.partition(".")[0]
-        info = SiteInfo(
-            self.id, role, self.summary,
-            before_module.code_for_node(old).strip(), after_module.code_for_node(new).strip(),
-        )
+        before_lines, after_lines = self.before.split("\n"), self.after.split("\n")
+        if len(before_lines) != len(before_module.body) or len(after_lines) != len(after_module.body):
+            raise DeclarationError(f"{self.id}: write the examples one statement per line")
+        # Their lines, not libcst's code of the statements: the same text, without generating code at every start.
+        info = SiteInfo(self.id, role, self.summary, before_lines[index].strip(), after_lines[index].strip())
         object.__setattr__(self, "info", info)
         object.__setattr__(self, "statement", statement)
         object.__setattr__(self, "link", link)

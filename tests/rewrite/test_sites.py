@@ -272,8 +272,10 @@ def test_argument_and_phase_are_derived_from_the_example() -> None:
         ("x.view(a)", "x.view(a).contiguous()"),
         ("x = x.view(a)", "x = x.contiguous().view(a)"),
         ("x = x.view(a).permute(b)", "x = x.view(a).contiguous().permute(b).contiguous()"),
+        ("y = 1; x = x.view(a)", "y = 1; x = x.view(a).contiguous()"),
     ],
-    ids=["no-insertion", "two-statements-differ", "not-an-assignment", "on-the-root", "two-insertions"],
+    ids=["no-insertion", "two-statements-differ", "not-an-assignment", "on-the-root", "two-insertions",
+         "two-statements-on-a-line"],
 )
 def test_an_example_that_is_not_one_insertion_is_refused(before: str, after: str) -> None:
     with pytest.raises(DeclarationError, match="multi.bad"):
