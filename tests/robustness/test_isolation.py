@@ -302,3 +302,32 @@ def test_the_rewrite_beside_torchs_import_dies_with_the_run() -> None:
     finally:
         for pid in _session(run.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+_PREPARED: list[int] = []
+
+
+def _prepare() -> None:
+    _PREPARED.append(os.getpid())
+
+
+def _failing_prepare() -> None:
+    raise ImportError("no such module")
+
+
+def _prepared_here(_: object) -> list[int]:
+    return list(_PREPARED)
+
+
+@pytest.mark.parametrize("prepare", [_prepare, _failing_prepare], ids=["prepares", "fails"])
+def test_each_worker_prepares_once_before_its_calls(prepare: Callable[[], None]) -> None:
+    """What `prepare` does stays for every call of its worker; one that fails leaves the calls to report."""
+    from codemod.isolation import Pool
+
+    limits = Limits()
+    with Pool(_prepared_here, 1, prepare=prepare) as pool:
+        results = [result for _, result in pool.map_unordered([(None, limits), (None, limits)])]
+    expected = 1 if prepare is _prepare else 0
+    assert [len(result) for result in results] == [expected, expected]  # type: ignore[arg-type]
+    assert os.getpid() not in results[0]  # type: ignore[operator]
+    assert _PREPARED == []  # in the worker, not here
