@@ -48,8 +48,9 @@ def parse_limits(size: int) -> Limits:
     return Limits(memory=MEMORY_BASE + MEMORY_PER_BYTE * size, cpu_seconds=round(cpu), wall_seconds=cpu * WALL_PER_CPU)
 
 
-def _rewrite_job(job: Job) -> FileResult:
-    """What a worker does with one file (an exception, a crash, a limit: see `codemod.isolation`)."""
+def rewrite_job(job: Job) -> FileResult:
+    """A run's unit of work: what a worker does with one file (an exception, a crash, a limit: see
+    `codemod.isolation`)."""
     return rewrite(job.data, job.profile, job.targets, path=job.path, entry_points=job.entry_points)
 
 
@@ -97,7 +98,7 @@ def _parse_all(jobs: Sequence[Job], workers: int, progress: Progress) -> Iterato
         workers = 1
     # Largest first: the last tasks to finish are the short ones.
     order = sorted(range(len(jobs)), key=lambda index: -len(jobs[index].data))
-    with Pool(_rewrite_job, workers, quiet=True, prepare=_prepare_worker) as pool:  # libcst's allocator prints when it runs out
+    with Pool(rewrite_job, workers, quiet=True, prepare=_prepare_worker) as pool:  # libcst's allocator prints when it runs out
         calls = [(jobs[index], parse_limits(len(jobs[index].data))) for index in order]
         for done, (position, result) in enumerate(pool.map_unordered(calls), start=1):
             index = order[position]
@@ -135,7 +136,7 @@ def settle_oversized(path: str, targets: Sequence[TargetPattern], size: int, max
     return FileResult(path)
 
 
-def _rewrite(
+def _results(
     jobs: Sequence[Job], workers: int, open_cache: Callable[[], ResultCache | None], progress: Progress,
     limits: Sequence[int],
 ) -> list[FileResult]:
@@ -178,7 +179,7 @@ def rewrite_jobs(
     max_file_size: int = DEFAULT_MAX_FILE_SIZE,
 ) -> list[FileResult]:
     """Results in the order of `jobs`: prefiltered files at once, then cached results, then parsing."""
-    return _rewrite(jobs, workers, lambda: cache, progress or Progress(None), [max_file_size] * len(jobs))
+    return _results(jobs, workers, lambda: cache, progress or Progress(None), [max_file_size] * len(jobs))
 
 
 def _open_default_cache() -> ResultCache | None:
@@ -271,7 +272,7 @@ def run_paths(
             limits.append(project.max_file_size)
         reporter.update("reading", len(slots))
     jobs = [slot for slot in slots if isinstance(slot, Job)]
-    done = iter(_rewrite(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter, limits))
+    done = iter(_results(jobs, options.jobs, _open_default_cache if options.cache else lambda: None, reporter, limits))
     results = [_refuse_outside(next(done), outside) if isinstance(slot, Job) else slot for slot in slots]
     reporter.finish()
     if veto is not None:

@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch", reason="the rewritten modules run under tor
 
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run.job import Job
-from tests.jobs import rewrite_job
+from codemod.run.runner import rewrite_job
 
 PRELUDE = """\
 import types

@@ -18,9 +18,8 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
 from codemod.run.cache import PACKAGE_DIRECTORY, ResultCache, _checksum, code_fingerprint
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from fixtures.catalog import CASES
-from tests.jobs import rewrite_job
-
 from tests.cli_runner import Cli, Outcome
 
 from .conftest import JAN2026_SEED

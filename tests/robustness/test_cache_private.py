@@ -21,9 +21,8 @@ from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import cache as cache_module
 from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from fixtures.catalog import CASES
-from tests.jobs import rewrite_job
-
 from tests.cli_runner import Cli
 
 from .conftest import seed_rewrite

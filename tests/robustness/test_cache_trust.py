@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 
-from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.guards import insertions, rebuild
+from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.options import PROFILE_NAMES
 from codemod.run.cache import ResultCache, _checksum
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from fixtures.catalog import CASES, cases
-from tests.jobs import rewrite_job
-
 from tests.cli_runner import Cli
 
 from .conftest import seed_rewrite

@@ -15,7 +15,7 @@ from codemod.match.patterns import DEFAULT_TARGETS, TargetPattern, parse_targets
 from codemod.rewrite.engine import rewrite_module_source
 from codemod.rewrite.profiles import all_profiles, get_profile
 from codemod.run.job import Job
-from tests.jobs import rewrite_job
+from codemod.run.runner import rewrite_job
 
 INSERTED = ".contiguous()"
 PROFILES = sorted(all_profiles())

@@ -10,9 +10,9 @@ import pytest
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.run import runner
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from fixtures.catalog import CASES
 from tests.cli_runner import Cli
-from tests.jobs import rewrite_job
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from codemod.guards import MAX_NESTING, nesting_problem
 from codemod.isolation import death_reason
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.results import FileResult
-from codemod.guards import MAX_NESTING, nesting_problem
 from codemod.rewrite import file as rewrite_file
 from codemod.run import runner
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from fixtures.catalog import CASES, WRAPPER, cases
-from tests.jobs import rewrite_job
-
 
 from .conftest import JAN2026_SEED, all_files
 

@@ -14,14 +14,14 @@ import pytest
 
 from codemod.isolation import WORKER_DIED, death_reason
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
+from codemod.prefilter import settle_without_parsing
 from codemod.results import FileResult
+from codemod.rewrite.file import rewrite
 from codemod.run import runner
 from codemod.run.cache import ResultCache
-from codemod.prefilter import settle_without_parsing
-from codemod.rewrite.file import rewrite
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from fixtures.catalog import CASES, cases
-from tests.jobs import rewrite_job
 
 TARGETS = parse_targets(DEFAULT_TARGETS)
 

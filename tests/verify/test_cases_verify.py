@@ -16,9 +16,9 @@ pytest.importorskip("einops", reason="the fixture cases import einops")
 from codemod.match.patterns import DEFAULT_TARGETS, parse_targets
 from codemod.rewrite.profiles import all_profiles
 from codemod.run.job import Job
+from codemod.run.runner import rewrite_job
 from codemod.verify.run import verify_result
 from fixtures.catalog import Case, cases
-from tests.jobs import rewrite_job
 
 PASSING = ("equal", "same-error")
 
