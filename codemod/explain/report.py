@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Sequence
 
@@ -148,7 +147,7 @@ def render_json(explanation: Explanation) -> str:
     """`{"file", "shape", "runs": [{"variant", "path", "error", "boundaries", "contiguous_calls"}]}`."""
     document = {
         "file": explanation.file,
-        "shape": {**dataclasses.asdict(explanation.shape), "dtype": explanation.dtype},
+        "shape": {**explanation.shape._asdict(), "dtype": explanation.dtype},
         "runs": [
             {
                 "variant": run.variant,

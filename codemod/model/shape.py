@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 # Short names on the command line -> torch attribute names.
 DTYPES: Mapping[str, str] = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
 
-@dataclass(frozen=True)
-class Shape:
+# Named tuples, not frozen dataclasses: the command line reads this module at every run (see codemod/results.py).
+class Shape(NamedTuple):
     """One attention layer's sizes and the latent video it attends over.
 
     `enc_dim` x `enc_tokens`: the audio context per latent frame; `frames` latent frames of `height` x `width`.
@@ -45,8 +45,7 @@ REAL = Shape(dim=5120, heads=40, enc_dim=768, enc_tokens=32, frames=21, height=4
 SMALL = Shape(dim=256, heads=4, enc_dim=64, enc_tokens=32, frames=3, height=4, width=4)
 
 
-@dataclass(frozen=True)
-class Scenario:
+class Scenario(NamedTuple):
     """Which branch of the forward runs, and on what batch layout: single-speaker, two-speaker, ...
 
     `speakers` 1 is the single-speaker scenario (`human_num=1` where the forward takes it). `extra`: `x`

@@ -10,7 +10,6 @@ run eagerly (see `codemod.model.load`).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import sys
 import traceback
@@ -168,7 +167,7 @@ def _target_runs(modules: Sequence[types.ModuleType], class_name: str, method: s
         # The original raised in every scenario. Upstream code that miscounts frames (a real August 2025 version's
         # single-speaker forward) still runs on one latent frame: the same statements, each rewritten site
         # included, on a video of one frame.
-        one_frame = dataclasses.replace(shape, frames=1)
+        one_frame = shape._replace(frames=1)
         _run_scenario(modules, classes, SINGLE, f"{SINGLE.name}-{ONE_FRAME}", one_frame, device, dtype, entry_points,
                       runs)
     return [TargetRuns(class_name, method, tuple(found_runs)) for found_runs in runs]

@@ -44,7 +44,7 @@ def test_explain_runs_every_variant_in_every_scenario(case: Case) -> None:
 def test_the_notes_name_every_stub_and_say_the_file_runs(tmp_path: Path) -> None:
     bare = tmp_path / "multitalk.py"
     bare.write_text(DROP_IN.read_text().replace("import torch\n", "import torch\nimport xformers_missing_abc.ops\n", 1))
-    options = [f"--{name.replace('_', '-')}={value}" for name, value in vars(SMALL).items()]
+    options = [f"--{name.replace('_', '-')}={value}" for name, value in SMALL._asdict().items()]
     # A process of its own: torch's import-time warnings appear only where torch is imported first.
     result = subprocess.run([sys.executable, "-m", "codemod", "explain", str(bare), *options],
                             capture_output=True, text=True, check=False)
