@@ -1,5 +1,5 @@
 """`python -m codemod` runs the same command line as the `contiguify` script."""
 
-from codemod.cli import main
+from codemod.cli import run
 
-raise SystemExit(main())
+run()
