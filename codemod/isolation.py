@@ -279,6 +279,11 @@ class Pool(Generic[A, R]):
         self._all.append(worker)
         return worker
 
+    def start_worker(self) -> None:
+        """Start one worker now, ahead of the calls: it prepares while the caller goes on."""
+        if len(self._all) < self.workers:
+            self._idle.append(self._start())
+
     def _stop(self, worker: _Worker, *, kill: bool) -> None:
         if kill:
             with contextlib.suppress(OSError):

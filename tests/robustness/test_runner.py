@@ -94,3 +94,21 @@ def test_identical_files_are_parsed_once(parsed: Callable[[], list[str]]) -> Non
     assert parsed() == ["copy0.py"]
     assert [result.path for result in results] == [job.path for job in jobs]
     assert all(result.changed and result.new == results[0].new for result in results)
+
+
+def test_the_first_worker_starts_at_the_first_file_to_parse() -> None:
+    """Before the other files are read, so that it imports libcst meanwhile; files the prefilter or the cache
+    settle start none."""
+    from codemod.run.progress import Progress
+
+    plain = Job("plain.py", b"x = 1\n", "seed", TARGETS)
+    target = Job("t.py", (CASES / "jan2026.in.py").read_bytes(), "seed", TARGETS)
+    with runner._Batch(1, lambda: None, Progress(None)) as batch:
+        batch.add(plain, runner.DEFAULT_MAX_FILE_SIZE)
+        assert batch._pool is None
+        batch.add(target, runner.DEFAULT_MAX_FILE_SIZE)
+        assert batch._pool is not None and len(batch._pool._all) == 1  # started, nothing sent to it yet
+        batch.add(plain._replace(path="later.py"), runner.DEFAULT_MAX_FILE_SIZE)
+        results = batch.results()
+    assert results == [rewrite_job(plain), rewrite_job(target), rewrite_job(plain._replace(path="later.py"))]
+    assert results[1].changed
