@@ -253,6 +253,7 @@ class ResultCache:
         self._private: bool | None = None  # None: not known yet (the directory may not exist)
         self._created = False
         self._unwritable = False  # said once, then not tried again
+        self._code_ok = False
 
     @property
     def directory(self) -> str:
@@ -302,6 +303,8 @@ class ResultCache:
         if found is None:
             return None
         checksum, payload = found
+        if not self._code_private():
+            return None
         code = self._read(self._code_path(job, checksum), CODE_LIMIT)
         if code is None:
             return None
@@ -310,6 +313,16 @@ class ResultCache:
             return None
         result = self._guarded(self._result, job, key, payload, False)
         return None if result is None or not result.changed else (result, loaded)
+
+    def _code_private(self) -> bool:
+        """Whether the directory of code entries is there and this user's alone (not a link), as the root must be;
+        once it is, not looked at again."""
+        if not self._code_ok:
+            try:
+                self._code_ok = private_problem(os.path.join(self.directory, CODE_DIRECTORY)) is None
+            except OSError:
+                return False
+        return self._code_ok
 
     def _code_path(self, job: Job, entry_checksum: bytes) -> str:
         name = blake2b(entry_checksum + b"\0" + f"{sys.flags.optimize}\0{job.path}".encode(), digest_size=32)

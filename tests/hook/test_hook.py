@@ -350,3 +350,33 @@ def test_the_checkouts_own_entry_points_are_used(tmp_path: Path, cache_dir: Path
     child = _import(tree, cache_dir, ", profile='boundary'")
     assert child.returncode == 0, child.stderr
     assert {name: child.report[name] for name in expected} == expected
+
+
+@pytest.mark.parametrize("problem", ["link", "others-may-write"])
+def test_code_entries_in_a_directory_that_is_not_private_are_not_run(target_tree: Path, cache_dir: Path,
+                                                                      tmp_path: Path, problem: str) -> None:
+    """The code directory is held to the root's rule: a link to elsewhere, or one others may write, is not read."""
+    assert _import(target_tree, cache_dir).returncode == 0
+    [code_entry] = _code_entries(cache_dir)
+    code_directory = code_entry.parent
+    if problem == "link":
+        elsewhere = tmp_path / "elsewhere"
+        code_directory.rename(elsewhere)
+        code_directory.symlink_to(elsewhere, target_is_directory=True)
+    else:
+        code_directory.chmod(0o777)
+    probe = INSTALL.format(root=str(target_tree), options="") + """
+import builtins
+seen = []
+real_compile = builtins.compile
+builtins.compile = lambda *a, **k: seen.append("compile") or real_compile(*a, **k)
+import target
+builtins.compile = real_compile
+result = report(target)
+result["seen"] = seen
+"""
+    child = run_child(probe, target_tree, cache_dir)
+    assert child.returncode == 0, child.stderr
+    expected = _expected(target_tree)
+    assert {name: child.report[name] for name in expected} == expected
+    assert "compile" in child.report["seen"]  # compiled afresh, from the checked result entry
