@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 import tokenize
 
 BOM = "\ufeff"
+# Where the tokenizer ends a line (`str.splitlines` also splits at form feeds and the like). One group, so
+# that `split` gives the lines at even indexes and their ends between them.
+LINE_END = re.compile(r"(\r\n|\r|\n)")
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -41,3 +45,9 @@ def decoded(data: bytes) -> tuple[str, str] | str:
 def text_of(data: bytes) -> str:
     """The module's text without a BOM, as `ast` and positions in it see it."""
     return decode(data)[0].removeprefix(BOM)
+
+
+def lines_and_ends(text: str) -> tuple[list[str], list[str]]:
+    """The lines of `text` as the tokenizer counts them (the last may be empty) and the ends between them."""
+    parts = LINE_END.split(text)
+    return parts[0::2], parts[1::2]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from codemod.decoding import BOM
+from codemod.decoding import BOM, lines_and_ends
 from codemod.match.contiguous import is_contiguous_ast
 
 INSERTED_TEXT = ".contiguous()"
@@ -201,11 +201,6 @@ def _same_statements(old: Sequence[object], new: Sequence[object], old_lines: li
     return True
 
 
-def _lines(text: str) -> list[str]:
-    """Split where the tokenizer ends lines (not at form feeds and the like, as `splitlines` does)."""
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def check_insertions_only(old: str, new: str) -> str | None:
     """Why `new` is not `old` plus `.contiguous()` calls (and the parentheses they need), or None.
 
@@ -228,7 +223,7 @@ def check_insertions_only(old: str, new: str) -> str | None:
     except (RecursionError, MemoryError):
         return "too deeply nested to check the rewrite"
     try:
-        same = _same_statements(old_tree.body, new_tree.body, _lines(old), _lines(new))
+        same = _same_statements(old_tree.body, new_tree.body, lines_and_ends(old)[0], lines_and_ends(new)[0])
     except RecursionError:
         return "too deeply nested to check the rewrite"
     return None if same else "the rewrite changed the meaning of the code beyond `.contiguous()` calls"

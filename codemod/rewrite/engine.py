@@ -11,6 +11,7 @@ from typing import ClassVar, cast
 import libcst as cst
 from libcst.metadata import CodePosition, CodeRange, MetadataWrapper, PositionProvider
 
+from codemod.decoding import LINE_END
 from codemod.guards import python_tree
 from codemod.match.entry_points import ENTRY_POINTS, EntryPoint
 from codemod.match.patterns import TargetPattern
@@ -146,7 +147,7 @@ def rewrite_module_source(
         done = _rewrite_module(piece.text, piece.tree, profile, patterns, entry_points)
         if done is None:
             return source, ()
-        whole = put_back(parsed, done[0], piece.kept)
+        whole = put_back(piece, done[0])
         if whole is not None:
             return restore(whole), done[1]
     done = _rewrite_module(parsed, tree, profile, patterns, entry_points)
@@ -238,7 +239,6 @@ def _method_positions(method: cst.FunctionDef, module: cst.Module) -> Mapping[cs
         return MetadataWrapper(alone, unsafe_skip_copy=True).resolve(PositionProvider)
 
 
-_LINE_END = re.compile(r"(\r\n|\r|\n)")
 # Indentation up to its last form feed: Python counts the columns after it alone.
 _FORM_FEED_INDENT = re.compile(r"[ \t\f]*\f")
 
@@ -255,7 +255,7 @@ def _for_libcst(source: str) -> tuple[str, Callable[[str], str]]:
     body = source[:len(source) - len(final)]
     if "\f" not in body:
         return body, lambda code: code + final
-    parts = _LINE_END.split(body)  # lines at even indexes, their ends between them
+    parts = LINE_END.split(body)  # lines at even indexes, their ends between them
     taken: dict[int, str] = {}
     for index in range(0, len(parts), 2):
         match = _FORM_FEED_INDENT.match(parts[index])
@@ -264,7 +264,7 @@ def _for_libcst(source: str) -> tuple[str, Callable[[str], str]]:
             parts[index] = parts[index][match.end():]
 
     def restore(code: str) -> str:
-        lines = _LINE_END.split(code)
+        lines = LINE_END.split(code)
         if len(lines) != len(parts):  # not a rewrite of these lines: left for the insertions-only check to refuse
             return code + final
         for index, prefix in taken.items():

@@ -15,21 +15,22 @@ from __future__ import annotations
 
 import ast
 import fnmatch
-import re
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+from codemod.decoding import lines_and_ends
 from codemod.match.patterns import TargetPattern, python_name
-
-_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class Slice(NamedTuple):
-    """The text libcst reads, `ast`'s view of the same statements, and which lines (0-based) it keeps."""
+    """The text libcst reads, `ast`'s view of the same statements, which lines (0-based) it keeps, and the
+    file's lines and line ends, which the rewrite of the slice goes back into."""
 
     text: str
     tree: ast.Module
     kept: frozenset[int]
+    lines: list[str]
+    ends: list[str]
 
 
 def _statements(statement: ast.stmt) -> Iterator[ast.stmt]:
@@ -75,28 +76,26 @@ def module_slice(text: str, tree: ast.Module, patterns: Sequence[TargetPattern])
         statement = tree.body[index]
         assert statement.end_lineno is not None
         kept.update(range(_first_line(statement) - 1, statement.end_lineno))
-    parts = _LINE_END.split(text)
-    ends = _LINE_END.findall(text)
+    lines, ends = lines_and_ends(text)
     pieces = []
-    for number, line in enumerate(parts):
+    for number, line in enumerate(lines):
         pieces.append(line if number in kept else "")
         if number < len(ends):
             pieces.append(ends[number])
     body = [statement for index, statement in enumerate(tree.body) if index in chosen]
-    return Slice("".join(pieces), ast.Module(body=body, type_ignores=[]), frozenset(kept))
+    return Slice("".join(pieces), ast.Module(body=body, type_ignores=[]), frozenset(kept), lines, ends)
 
 
-def put_back(text: str, rewritten_slice: str, kept: frozenset[int]) -> str | None:
-    """`text` with its kept lines taken from the rewrite of its slice; None when the rewrite added or removed a line."""
-    old_lines = _LINE_END.split(text)
-    old_ends = _LINE_END.findall(text)
-    new_lines = _LINE_END.split(rewritten_slice)
-    new_ends = _LINE_END.findall(rewritten_slice)
-    if len(new_lines) != len(old_lines):
+def put_back(piece: Slice, rewritten_slice: str) -> str | None:
+    """The file with its kept lines taken from the rewrite of its slice; None when the rewrite added or removed
+    a line."""
+    new_lines, new_ends = lines_and_ends(rewritten_slice)
+    if len(new_lines) != len(piece.lines):
         return None
     pieces = []
-    for number, line in enumerate(old_lines):
-        pieces.append(new_lines[number] if number in kept else line)
-        if number < len(old_ends):
-            pieces.append(new_ends[number] if number in kept else old_ends[number])
+    for number, line in enumerate(piece.lines):
+        kept = number in piece.kept
+        pieces.append(new_lines[number] if kept else line)
+        if number < len(piece.ends):
+            pieces.append(new_ends[number] if kept else piece.ends[number])
     return "".join(pieces)

@@ -53,7 +53,7 @@ except ImportError:  # pragma: no cover - other interpreters
     from hashlib import blake2b
 
 import codemod
-from codemod.decoding import decode
+from codemod.decoding import LINE_END, decode, lines_and_ends
 from codemod.guards import INSERTED_TEXT, check_insertions_only, insertions, rebuild
 from codemod.results import FileResult, SiteResult, TargetResult
 from codemod.run.job import Job
@@ -76,7 +76,6 @@ MAX_CODE_ENTRIES = 256
 MAX_FINGERPRINTS = 4  # directories of other versions of the tool (or of libcst, Python) kept beside this one
 STALE_TEMP_S = 3600.0  # a temp file this old is left by a killed run
 _FINGERPRINT = re.compile(r"[0-9a-f]{32}")
-_LINE_ENDS = re.compile(r"\r\n|\r|\n")
 _TEXT_LIMIT = 2000
 
 
@@ -174,8 +173,8 @@ def consistent(text: str, targets: Sequence[TargetResult], offsets: Sequence[int
     """The sites agree with the file: each target's line names its method, a `present` site's line holds a
     `.contiguous()` call and an `inserted` site's line one of `offsets` (where insertions go in `text`;
     None: not known, as for an error). Lines count as the tokenizer counts them."""
-    starts = [0] + [match.end() for match in _LINE_ENDS.finditer(text)]
-    lines = _LINE_ENDS.split(text)
+    starts = [0] + [match.end() for match in LINE_END.finditer(text)]
+    lines = lines_and_ends(text)[0]
     inserted_lines = None if offsets is None else {bisect.bisect_right(starts, offset) for offset in offsets}
     for target in targets:
         if target.line > len(lines) or target.method not in lines[target.line - 1]:

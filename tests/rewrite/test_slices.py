@@ -61,7 +61,7 @@ def test_the_slice_keeps_the_statements_of_target_classes_and_their_bases(name: 
     assert {number + 1 for number in piece.kept} == kept
     lines = source.split("\n")
     assert piece.text.split("\n") == [line if number + 1 in kept else "" for number, line in enumerate(lines)]
-    assert put_back(source, piece.text, piece.kept) == source
+    assert put_back(piece, piece.text) == source
 
 
 def test_simple_statements_on_one_line_are_left_out_together() -> None:
@@ -80,7 +80,7 @@ def test_a_rewrite_that_changes_the_line_count_is_not_put_back() -> None:
     source = "X = 1\nclass Attention: pass\n"
     piece = module_slice(source, ast.parse(source), PATTERNS)
     assert piece is not None
-    assert put_back(source, piece.text + "\n", piece.kept) is None
+    assert put_back(piece, piece.text + "\n") is None
 
 
 @pytest.mark.parametrize("profile", profile_names())
