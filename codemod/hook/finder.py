@@ -237,12 +237,9 @@ class ContiguifyFinder:
             return FileResult(job.path, error=f"too large to parse: {len(job.data):,} bytes, over the limit of "
                                               f"{project.max_file_size:,} (max-file-size)"), False, None
         if self.cache is not None:
-            compiled = self.cache.lookup_code(job)
-            if compiled is not None:
-                return compiled[0], True, compiled[1]
-            found = self.cache.lookup(job)
+            found = self.cache.lookup_with_code(job)
             if found is not None:
-                return found, True, None
+                return found[0], True, found[1]
         try:
             from codemod.rewrite.file import rewrite
 

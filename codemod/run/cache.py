@@ -22,7 +22,7 @@ holds a `.contiguous()` call, an `inserted` one's holds an insertion). The cache
 `MAX_ENTRIES` entries per fingerprint (the oldest go first) and the `MAX_FINGERPRINTS` newest fingerprint
 directories.
 
-The import hook also keeps the code it compiled from a rewrite (`lookup_code`, `store_code`), in the
+The import hook also keeps the code it compiled from a rewrite (`lookup_with_code`, `store_code`), in the
 `code` directory beside the entries, so that a start needs neither a parse nor a compile. A code entry
 is bound to the result entry it was compiled from (its name hashes that entry's checksum, the file's
 path and the optimization level) and is written only once that entry's rewrite passed the check above;
@@ -289,29 +289,31 @@ class ResultCache:
         return self._private
 
     def lookup(self, job: Job) -> FileResult | None:
-        key = self.key(job)
-        found = self._read(self._path(key))
-        return None if found is None else self._guarded(self._result, job, key, found[1], True)
+        found = self.lookup_with_code(job, code=False)
+        return None if found is None else found[0]
 
-    def lookup_code(self, job: Job) -> tuple[FileResult, CodeType] | None:
-        """For the import hook: the result of `job` and the code compiled from its rewrite, when the file
-        is changed and a code entry is bound to its result entry. The result's insertions are not checked
-        again: the code entry was written only once they had been (see the module's docstring)."""
+    def lookup_with_code(self, job: Job, *, code: bool = True) -> tuple[FileResult, CodeType | None] | None:
+        """The result of `job`, and for the import hook (`code`) the code compiled from its rewrite when a code
+        entry is bound to its result entry. With that code the result's insertions are not checked again: the
+        code entry was written only once they had been (see the module's docstring); without it they are."""
         key = self.key(job)
         found = self._read(self._path(key))
         if found is None:
             return None
         checksum, payload = found
+        compiled = self._code(job, checksum) if code else None
+        result = self._guarded(self._result, job, key, payload, compiled is None)
+        if result is None:
+            return None
+        return result, compiled if result.changed else None
+
+    def _code(self, job: Job, entry_checksum: bytes) -> CodeType | None:
+        """The code entry bound to the result entry with `entry_checksum`, if there is a sound one."""
         if not self._code_private():
             return None
-        code = self._read(self._code_path(job, checksum), CODE_LIMIT)
-        if code is None:
-            return None
-        loaded = self._guarded(marshal.loads, code[1])
-        if not isinstance(loaded, CodeType) or loaded.co_filename != job.path:
-            return None
-        result = self._guarded(self._result, job, key, payload, False)
-        return None if result is None or not result.changed else (result, loaded)
+        found = self._read(self._code_path(job, entry_checksum), CODE_LIMIT)
+        loaded = None if found is None else self._guarded(marshal.loads, found[1])
+        return loaded if isinstance(loaded, CodeType) and loaded.co_filename == job.path else None
 
     def _code_private(self) -> bool:
         """Whether the directory of code entries is there and this user's alone (not a link), as the root must be;
@@ -349,7 +351,7 @@ class ResultCache:
             return None
 
     def _result(self, job: Job, key: str, payload: bytes, check: bool) -> FileResult | None:
-        """The entry's result; `check=False` leaves out the insertions-only check (for `lookup_code` only)."""
+        """The entry's result; `check=False` leaves out the insertions-only check (a bound code entry vouches)."""
         entry = marshal.loads(payload)
         if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
             return None
